@@ -1,0 +1,62 @@
+# ai-trader: the user's entry points. `make run` and `make test` set up whatever is missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup venv deps-ui infra-install run stop test lint unit bench soak status clean
+
+help:
+	@echo "make run    - set up, start bus + database + pipeline + API + UI, until Ctrl-C"
+	@echo "make stop   - stop everything 'make run' started"
+	@echo "make test   - set up, lint, and run the test suite against the real bus and database"
+	@echo "make bench  - benchmarks (tests/bench), not part of make test"
+	@echo "make lint   - ruff and mypy"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+$(VENV)/.installed-ui: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,ui]'
+	@touch $@
+
+deps-ui: $(VENV)/.installed-ui
+
+infra-install:
+	@bash infra/kafka.sh install
+	@bash infra/postgres.sh install
+
+setup: venv infra-install
+
+run: setup deps-ui
+	@bash infra/run.sh
+
+stop:
+	@bash infra/run.sh stop
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
+
+test: setup lint
+	@bash infra/with-stack.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: setup
+	@bash infra/with-stack.sh bash tests/bench/run.sh
+
+status:
+	@bash infra/stack.sh status || true
+	@if [ -f .state/run.pid ]; then echo "supervisor: pid $$(cat .state/run.pid)"; fi
+
+clean: stop
+	rm -rf .state

@@ -1,0 +1,185 @@
+"""The bus for real: topics, Avro records, dead letters and partitioning on a live broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from confluent_kafka import Producer
+from confluent_kafka.admin import NewTopic
+
+from tests import factories
+from topics.bus import (
+    ERR_CLASS,
+    ERR_MESSAGE,
+    ERR_OFFSET,
+    ERR_PARTITION,
+    ERR_STAGE,
+    ERR_TOPIC,
+    BusConsumer,
+    BusProducer,
+    TopicMismatch,
+    admin_client,
+    ensure_topics,
+    producer_config,
+)
+from topics.catalog import Catalog
+from topics.codec import MAGIC, AvroCodec
+from topics.settings import Settings
+
+
+def _drain(consumer: BusConsumer, want: int, timeout: float = 60.0) -> list:
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got.extend(consumer.poll(1000, 0.5))
+    consumer.commit()
+    return got
+
+
+def _consumer(bus: Settings, catalog: Catalog, topic: str) -> BusConsumer:
+    return BusConsumer(bus, catalog, [topic], group_id=f"{catalog.prefix}g", name="test")
+
+
+def test_ten_thousand_candles_come_back_equal_field_by_field(
+    bus: Settings, catalog: Catalog
+) -> None:
+    candles = factories.random_candles(10_000)
+    producer = BusProducer(bus, catalog)
+    for rec in candles:
+        producer.send("market.candles.v1", rec["symbol"], rec)
+    producer.flush()
+
+    with _consumer(bus, catalog, "market.candles.v1") as consumer:
+        received = _drain(consumer, len(candles))
+
+    assert len(received) == len(candles)
+    # per key (symbol) order is preserved; across partitions it is not
+    by_symbol: dict[str, list] = {}
+    for r in received:
+        assert r.key == r.value["symbol"]
+        by_symbol.setdefault(r.key, []).append(r.value)
+    for symbol, values in by_symbol.items():
+        assert values == [c for c in candles if c["symbol"] == symbol]
+    assert consumer.dead_letters == 0
+
+
+def test_corrupt_and_unknown_records_go_to_dead_letters_and_the_rest_flows(
+    bus: Settings, catalog: Catalog
+) -> None:
+    producer = BusProducer(bus, catalog)
+    topic = catalog.name("market.candles.v1")
+    codec = catalog.codec("market.candles.v1")
+    good = [factories.candle(i) for i in range(6)]
+    unknown = MAGIC + b"\xee" * 8 + codec.encode(good[0])[10:]
+    corrupt = b"\x00garbage that is not avro"
+    # schema-valid but hostile: written by a codec without the topic's rules
+    hostile = AvroCodec(catalog.registry, codec.name).encode(factories.candle(close=float("nan")))
+    for i, rec in enumerate(good):
+        producer.send("market.candles.v1", "XAUUSD", rec)
+        if i == 1:
+            producer.send_raw(topic, b"XAUUSD", corrupt, [("origin", b"fuzzer")])
+        if i == 3:
+            producer.send_raw(topic, b"XAUUSD", unknown)
+        if i == 4:
+            producer.send_raw(topic, b"XAUUSD", hostile)
+    producer.flush()
+
+    with _consumer(bus, catalog, "market.candles.v1") as consumer:
+        received = _drain(consumer, len(good))
+    assert [r.value for r in received] == good
+    assert consumer.dead_letters == 3
+
+    dlq = BusConsumer(bus, catalog, [], group_id=f"{catalog.prefix}dlq")
+    dlq._consumer.subscribe([catalog.dlq("market.candles.v1")])
+    letters = []
+    deadline = time.monotonic() + 30
+    while len(letters) < 3 and time.monotonic() < deadline:
+        letters.extend(m for m in dlq._consumer.consume(10, 0.5) if m.error() is None)
+    dlq.close()
+
+    assert [m.value() for m in letters] == [corrupt, unknown, hostile]
+    headers = [dict(m.headers()) for m in letters]
+    assert [h[ERR_CLASS] for h in headers] == [b"CorruptRecord", b"UnknownFingerprint",
+                                               b"InvalidRecord"]
+    assert b"close is not finite" in headers[2][ERR_MESSAGE]
+    source_partition = str(received[0].partition).encode()
+    for h, offset in zip(headers, (2, 5, 7), strict=True):
+        assert h[ERR_TOPIC] == topic.encode()
+        assert h[ERR_PARTITION] == source_partition
+        assert h[ERR_OFFSET] == str(offset).encode()
+        assert h[ERR_STAGE] == b"decode"
+    assert headers[0]["origin"] == b"fuzzer"  # original headers travel with the letter
+
+
+def test_same_key_lands_on_same_partition_from_both_clients(
+    bus: Settings, catalog: Catalog
+) -> None:
+    name = f"{catalog.prefix}partitioning"
+    admin_client(bus).create_topics([NewTopic(name, 12, 1)])["" + name].result()
+    keys = [f"SYM{i}" for i in range(200)] + ["XAUUSD", "EURUSD", "US30", "ñandú-€"]
+
+    confluent_parts: dict[str, int] = {}
+    producer = Producer(producer_config(bus))
+    for key in keys:
+        producer.produce(
+            name, key=key.encode(), value=b"x",
+            on_delivery=lambda err, msg: confluent_parts.__setitem__(
+                msg.key().decode(), msg.partition()
+            ),
+        )
+    producer.flush(30)
+
+    async def aiokafka_partitions() -> dict[str, int]:
+        p = AIOKafkaProducer(**bus.aiokafka_config())
+        await p.start()
+        try:
+            out = {}
+            for key in keys:
+                meta = await p.send_and_wait(name, b"x", key=key.encode())
+                out[key] = meta.partition
+            return out
+        finally:
+            await p.stop()
+
+    aio_parts = asyncio.run(aiokafka_partitions())
+    admin_client(bus).delete_topics([name])[name].result()
+
+    assert confluent_parts == aio_parts
+    assert len(set(aio_parts.values())) > 6  # keys really spread over partitions
+
+
+def test_ensure_topics_is_idempotent(bus: Settings, catalog: Catalog) -> None:
+    report = ensure_topics(bus, catalog)
+    assert report.created == []
+    assert set(report.existing) == set(catalog.physical_topics())
+
+
+def test_topic_with_other_settings_is_reported_not_reused(bus: Settings) -> None:
+    catalog = Catalog(prefix=f"t{time.monotonic_ns()}.")
+    wrong = catalog.name("market.candles.v1")
+    admin = admin_client(bus)
+    admin.create_topics([NewTopic(wrong, 2, 1, config={"cleanup.policy": "compact"})])[
+        wrong
+    ].result()
+    try:
+        with pytest.raises(TopicMismatch) as info:
+            ensure_topics(bus, catalog)
+        text = str(info.value)
+        assert f"{wrong}: 2 partitions, catalog says 6" in text
+        assert f"{wrong}: cleanup.policy=compact, catalog says delete" in text
+    finally:
+        admin.delete_topics(list(catalog.physical_topics()), operation_timeout=30)
+
+
+def test_broker_does_not_auto_create_topics(bus: Settings) -> None:
+    name = f"t{time.monotonic_ns()}.never-declared"
+    producer = Producer(producer_config(bus, **{"message.timeout.ms": 3000}))
+    errors: list = []
+    producer.produce(name, value=b"x", on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(10)
+    assert len(errors) == 1
+    assert errors[0] is not None
+    assert name not in admin_client(bus).list_topics(timeout=10).topics

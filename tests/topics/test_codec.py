@@ -1,0 +1,253 @@
+"""The Avro single-object codec, without a broker."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from decimal import Decimal
+
+import fastavro
+import pytest
+from fastavro.utils import generate_many
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests import factories
+from topics import validators
+from topics.catalog import Catalog
+from topics.codec import (
+    MAGIC,
+    AvroCodec,
+    CorruptRecord,
+    InvalidRecord,
+    SchemaRegistry,
+    UnknownFingerprint,
+    default_registry,
+)
+
+EMPTY = 0xC15D213AA4D7A795
+
+
+def _rabin_table() -> list[int]:
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (EMPTY & -(fp & 1))
+        table.append(fp & 0xFFFFFFFFFFFFFFFF)
+    return table
+
+
+def crc64_avro(data: bytes) -> int:
+    """The Avro spec's reference fingerprint algorithm, written out independently."""
+    table, fp = _rabin_table(), EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog()
+
+
+def test_header_is_marker_and_little_endian_spec_fingerprint(catalog: Catalog) -> None:
+    codec = catalog.codec("market.candles.v1")
+    data = codec.encode(factories.candle())
+    expected_fp = struct.pack("<Q", crc64_avro(codec.schema.canonical.encode()))
+    assert data[:2] == b"\xc3\x01"
+    assert data[2:10] == expected_fp
+
+
+def test_spec_test_vector_for_int_schema() -> None:
+    # Avro's schema fingerprint test vectors: "int" -> 0x7275d51a3f395c8f (as a Java long)
+    assert crc64_avro(b'"int"') == 0x7275D51A3F395C8F
+
+
+@pytest.mark.parametrize(
+    ("logical", "factory"),
+    [
+        ("market.candles.v1", factories.candle),
+        ("market.indicators.v1", factories.indicator_snapshot),
+        ("calendar.events.v1", factories.calendar_event),
+        ("news.items.v1", factories.news_item),
+        ("account.state.v1", factories.account_state),
+        ("snapshots.bundles.v1", factories.snapshot_bundle),
+    ],
+)
+def test_record_round_trips_field_by_field(catalog: Catalog, logical: str, factory) -> None:
+    record = factory()
+    assert catalog.codec(logical).decode(catalog.codec(logical).encode(record)) == record
+
+
+def test_gate_inbox_carries_an_idea_with_its_bundle(catalog: Catalog) -> None:
+    codec = catalog.codec("gate.inbox.v1")
+    msg = {"account": "paper-1", "idea": factories.trade_idea(),
+           "bundle": factories.snapshot_bundle(), "command": None}
+    assert codec.decode(codec.encode(msg)) == msg
+
+
+def test_gate_inbox_refuses_idea_and_command_together(catalog: Catalog) -> None:
+    msg = {"account": "paper-1", "idea": factories.trade_idea(),
+           "bundle": factories.snapshot_bundle(), "command": factories.control_command()}
+    with pytest.raises(InvalidRecord, match="exactly one"):
+        catalog.codec("gate.inbox.v1").encode(msg)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("close", math.nan, "not finite"),
+        ("high", math.inf, "not finite"),
+        ("low", -1.0, "must be positive"),
+        ("timeframe", "M7", "timeframe must be one of"),
+        ("symbol", "", "symbol is empty"),
+        ("volume", -5, "volume is negative"),
+    ],
+)
+def test_hostile_candle_is_refused_with_reason(
+    catalog: Catalog, field: str, value: object, reason: str
+) -> None:
+    with pytest.raises(InvalidRecord, match=reason):
+        catalog.codec("market.candles.v1").encode(factories.candle(**{field: value}))
+
+
+def test_high_below_low_is_refused(catalog: Catalog) -> None:
+    bad = factories.candle(high=10.0, low=11.0, open=10.5, close=10.5)
+    with pytest.raises(InvalidRecord, match="high 10.0 < low 11.0"):
+        catalog.codec("market.candles.v1").encode(bad)
+
+
+def test_money_with_more_decimals_than_the_schema_is_refused(catalog: Catalog) -> None:
+    with pytest.raises(InvalidRecord, match="account.AccountState"):
+        catalog.codec("account.state.v1").encode(
+            factories.account_state(balance=Decimal("12000.005"))
+        )
+
+
+def test_missing_field_is_refused_not_defaulted(catalog: Catalog) -> None:
+    record = factories.candle()
+    del record["close"]
+    with pytest.raises(InvalidRecord):
+        catalog.codec("market.candles.v1").encode(record)
+
+
+def test_decoding_garbage_raises_corrupt_record(catalog: Catalog) -> None:
+    codec = catalog.codec("market.candles.v1")
+    for data in (b"", b"\x00\x01\x02", b"not avro at all", None):
+        with pytest.raises(CorruptRecord):
+            codec.decode(data)
+
+
+def test_truncated_body_raises_corrupt_record(catalog: Catalog) -> None:
+    codec = catalog.codec("market.candles.v1")
+    data = codec.encode(factories.candle())
+    with pytest.raises(CorruptRecord):
+        codec.decode(data[:-6])
+
+
+def test_unknown_fingerprint_is_reported_as_such(catalog: Catalog) -> None:
+    codec = catalog.codec("market.candles.v1")
+    data = codec.encode(factories.candle())
+    with pytest.raises(UnknownFingerprint, match="unknown schema fingerprint"):
+        codec.decode(MAGIC + b"\x01" * 8 + data[10:])
+
+
+def test_record_of_another_type_is_refused_on_this_topic(catalog: Catalog) -> None:
+    data = catalog.codec("news.items.v1").encode(factories.news_item())
+    with pytest.raises(InvalidRecord, match="carries ai_trader.market.Candle"):
+        catalog.codec("market.candles.v1").decode(data)
+
+
+def test_decoded_hostile_values_fail_validation(catalog: Catalog) -> None:
+    registry = default_registry()
+    raw = AvroCodec(registry, "ai_trader.market.Candle")  # no topic rules: writes anything
+    data = raw.encode(factories.candle(close=math.nan))
+    with pytest.raises(InvalidRecord, match="close is not finite"):
+        catalog.codec("market.candles.v1").decode(data)
+
+
+def _write(writer, record: dict) -> bytes:
+    buf = io.BytesIO()
+    buf.write(MAGIC + writer.fingerprint)
+    fastavro.schemaless_writer(buf, writer.parsed, record)
+    return buf.getvalue()
+
+
+def test_candle_written_with_v1_decodes_with_current_reader(catalog: Catalog) -> None:
+    registry = default_registry()
+    v1 = next(v for v in registry.all_versions("ai_trader.market.Candle") if v.version == 1)
+    old = {k: v for k, v in factories.candle().items() if k not in ("spread", "closed")}
+    decoded = catalog.codec("market.candles.v1").decode(_write(v1, old))
+    assert decoded == {**old, "spread": 0.0, "closed": True}
+
+
+def test_every_kept_writer_version_decodes_with_the_current_reader() -> None:
+    registry = default_registry()
+    checked = 0
+    for name in registry.names():
+        reader = AvroCodec(registry, name)
+        current_fields = {f["name"] for f in reader.schema.parsed["fields"]}
+        for writer in registry.all_versions(name):
+            for record in generate_many(writer.parsed, 3):
+                data = _write(writer, record)
+                as_written = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer.parsed, None)
+                decoded = reader.decode(data)
+                assert set(decoded) == current_fields
+                for key in set(as_written) & current_fields:
+                    assert _same(decoded[key], as_written[key]), (name, writer.version, key)
+                checked += 1
+    assert checked >= 3 * len(registry.names())
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, treating NaN as equal to NaN at any depth (random doubles include NaN)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        # the reader may add fields (with defaults) to nested records of older writers
+        return b.keys() <= a.keys() and all(_same(a[k], b[k]) for k in b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_bundle_written_with_old_candle_inside_still_decodes() -> None:
+    registry = default_registry()
+    writers = registry.all_versions("ai_trader.audit.SnapshotBundle")
+    assert len(writers) == 2  # one per kept Candle version
+    old_writer = next(w for w in writers if w.fingerprint != registry.latest(w.name).fingerprint)
+    bundle = factories.snapshot_bundle()
+    bundle["candle"] = {k: v for k, v in bundle["candle"].items() if k not in ("spread", "closed")}
+    decoded = Catalog().codec("snapshots.bundles.v1").decode(_write(old_writer, bundle))
+    assert decoded["candle"]["spread"] == 0.0
+
+
+def test_registry_refuses_file_name_that_disagrees_with_schema(tmp_path) -> None:
+    (tmp_path / "ai_trader.x.A.v1.avsc").write_text(
+        '{"type":"record","name":"B","namespace":"ai_trader.x","fields":[]}'
+    )
+    with pytest.raises(ValueError, match="declares ai_trader.x.B"):
+        SchemaRegistry(tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_fuzzed_bytes_never_escape_as_anything_but_codec_errors(data: bytes) -> None:
+    codec = Catalog().codec("market.candles.v1")
+    try:
+        codec.decode(data)
+    except (CorruptRecord, UnknownFingerprint, InvalidRecord):
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=1, max_size=120))
+def test_fuzzed_body_behind_a_valid_header_is_caught(body: bytes) -> None:
+    codec = Catalog().codec("market.candles.v1")
+    try:
+        record = codec.decode(MAGIC + codec.schema.fingerprint + body)
+    except (CorruptRecord, InvalidRecord):
+        return
+    validators.candle(record)  # anything that decodes has passed the topic's rules

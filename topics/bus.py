@@ -1,0 +1,340 @@
+"""Kafka clients configured the one way this project uses them.
+
+- Topics are created idempotently from the catalog; a topic that exists with
+  other settings is reported (`TopicMismatch`), never silently reused.
+- Producers partition with murmur2 (`murmur2_random`), like aiokafka and the
+  Java client, so a key lands on the same partition whoever writes it.
+- Consumers decode with the topic's codec; a record that fails goes to the
+  topic's dead-letter topic with `__connect.errors.*` headers and the consumer
+  carries on. Offsets are committed only after the dead letters are flushed,
+  so nothing is lost between the two.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from topics.catalog import Catalog, encode_key
+from topics.codec import CodecError
+from topics.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, str | bytes | None]]
+
+ERR_TOPIC = "__connect.errors.topic"
+ERR_PARTITION = "__connect.errors.partition"
+ERR_OFFSET = "__connect.errors.offset"
+ERR_CLASS = "__connect.errors.exception.class.name"
+ERR_MESSAGE = "__connect.errors.exception.message"
+ERR_STAGE = "__connect.errors.stage"
+ERR_CONSUMER = "__connect.errors.connector.name"
+
+
+class BusError(RuntimeError):
+    """The bus did not do what was asked (unreachable, refused, delivery failed)."""
+
+
+class TopicMismatch(BusError):
+    """Topics exist with settings other than the catalog's."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("topics exist with other settings:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class EnsureReport:
+    """What `ensure_topics` found and did."""
+
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+
+def admin_client(settings: Settings) -> AdminClient:
+    """An admin client with the cluster's security settings."""
+    return AdminClient(settings.confluent_config())
+
+
+def _existing_config(admin: AdminClient, names: Sequence[str], timeout: float) -> dict[str, Any]:
+    if not names:
+        return {}
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
+    futures = admin.describe_configs(resources, request_timeout=timeout)
+    return {res.name: fut.result() for res, fut in futures.items()}
+
+
+def ensure_topics(settings: Settings, catalog: Catalog, timeout: float = 30.0) -> EnsureReport:
+    """Create missing topics; raise `TopicMismatch` for topics that differ from the catalog."""
+    admin = admin_client(settings)
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise BusError(f"bus unreachable at {settings.kafka_bootstrap_servers}: {exc}") from exc
+    wanted = catalog.physical_topics()
+    report = _create_missing(admin, settings, wanted, set(metadata.topics), timeout)
+    present = [n for n in wanted if n in metadata.topics]
+    report.existing.extend(present)
+    configs = _existing_config(admin, present, timeout)
+    problems: list[str] = []
+    for name in present:
+        parts, conf = wanted[name]
+        have_parts = len(metadata.topics[name].partitions)
+        if have_parts != parts:
+            problems.append(f"{name}: {have_parts} partitions, catalog says {parts}")
+        for key, value in conf.items():
+            entry = configs[name].get(key)
+            if entry is not None and entry.value != value:
+                problems.append(f"{name}: {key}={entry.value}, catalog says {value}")
+    if problems:
+        raise TopicMismatch(problems)
+    return report
+
+
+def _create_missing(
+    admin: AdminClient,
+    settings: Settings,
+    wanted: dict[str, tuple[int, dict[str, str]]],
+    existing: set[str],
+    timeout: float,
+) -> EnsureReport:
+    report = EnsureReport()
+    new = [
+        NewTopic(name, num_partitions=parts, replication_factor=settings.topic_replication_factor,
+                 config=conf)
+        for name, (parts, conf) in wanted.items()
+        if name not in existing
+    ]
+    if new:
+        for name, fut in admin.create_topics(new, operation_timeout=timeout).items():
+            try:
+                fut.result()
+                report.created.append(name)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BusError(f"cannot create topic {name}: {exc}") from exc
+                report.existing.append(name)
+    return report
+
+
+def wait_for_bus(settings: Settings, timeout: float = 60.0) -> None:
+    """Block until the cluster answers a metadata request."""
+    admin = admin_client(settings)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=5)
+            return
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise BusError(f"bus not reachable at {settings.kafka_bootstrap_servers}") from exc
+            time.sleep(0.5)
+
+
+def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """librdkafka producer settings: murmur2 partitioning, idempotent, low linger."""
+    conf = {
+        **settings.confluent_config(),
+        "partitioner": "murmur2_random",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": settings.producer_linger_ms,
+        "compression.type": "lz4",
+    }
+    conf.update(overrides)
+    return conf
+
+
+class BusProducer:
+    """Encodes records with their topic's codec and produces them keyed by raw UTF-8."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, **overrides: Any) -> None:
+        self.catalog = catalog
+        self._producer = Producer(producer_config(settings, **overrides))
+        self._errors: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}: {err.str()}")
+
+    def send(
+        self,
+        logical: str,
+        key: str,
+        record: Mapping[str, Any],
+        headers: Headers | None = None,
+    ) -> None:
+        """Encode (raising `CodecError` for an invalid record) and enqueue one record."""
+        value = self.catalog.codec(logical).encode(record)
+        self.send_raw(self.catalog.name(logical), encode_key(key), value, headers)
+
+    def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None = None
+    ) -> None:
+        """Enqueue bytes as they are (dead letters, tests of corrupt input)."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: let deliveries drain
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every enqueued record is acknowledged; raise if any failed."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise BusError(f"{remaining} records not delivered within {timeout}s")
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise BusError(f"{len(errors)} records failed: {errors[:3]}")
+
+
+@dataclass(frozen=True)
+class Received:
+    """One decoded record with where it came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: dict[str, Any]
+    headers: Headers
+    timestamp_ms: int
+
+
+def message_headers(msg: Message) -> Headers:
+    """A message's headers as a list of (name, value) pairs."""
+    return cast(Headers, list(msg.headers() or []))
+
+
+def dead_letter_headers(
+    msg: Message, error: Exception, stage: str, consumer: str
+) -> Headers:
+    """Original headers plus Kafka Connect's `__connect.errors.*` description of the failure."""
+    original = message_headers(msg)
+    return original + [
+        (ERR_TOPIC, (msg.topic() or "").encode()),
+        (ERR_PARTITION, str(msg.partition()).encode()),
+        (ERR_OFFSET, str(msg.offset()).encode()),
+        (ERR_CLASS, type(error).__name__.encode()),
+        (ERR_MESSAGE, str(error)[:4000].encode("utf-8", "replace")),
+        (ERR_STAGE, stage.encode()),
+        (ERR_CONSUMER, consumer.encode()),
+    ]
+
+
+def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:
+    """librdkafka consumer settings: manual commits, short fetch wait."""
+    conf = {
+        **settings.confluent_config(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": settings.consumer_fetch_wait_ms,
+        "enable.partition.eof": False,
+    }
+    conf.update(overrides)
+    return conf
+
+
+class BusConsumer:
+    """Consumes catalog topics, decoding each record or sending it to its dead-letter topic."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        topics: Iterable[str],
+        group_id: str,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.catalog = catalog
+        self.name = name or group_id
+        self._consumer = Consumer(consumer_config(settings, group_id, **overrides))
+        self._consumer.subscribe([catalog.name(t) for t in topics])
+        self._dlq = BusProducer(settings, catalog)
+        self.dead_letters = 0
+
+    def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Received]:
+        """Up to `max_records` decoded records; bad ones are dead-lettered on the way."""
+        out: list[Received] = []
+        for msg in self._consumer.consume(max_records, timeout):
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise BusError(f"consumer {self.name}: {err.str()}")
+                log.warning("consumer %s: %s", self.name, err.str())
+                continue
+            received = self._decode(msg)
+            if received is not None:
+                out.append(received)
+        return out
+
+    def _decode(self, msg: Message) -> Received | None:
+        topic = msg.topic() or ""
+        logical = self.catalog.logical(topic)
+        try:
+            value = self.catalog.codec(logical).decode(msg.value())
+            key_bytes = msg.key()
+            key = key_bytes.decode("utf-8") if key_bytes is not None else None
+        except (CodecError, UnicodeDecodeError) as exc:
+            self.dead_letter(msg, exc, stage="decode")
+            return None
+        _, ts = msg.timestamp()
+        return Received(
+            topic=logical, partition=msg.partition() or 0, offset=msg.offset() or 0,
+            key=key, value=value, headers=message_headers(msg), timestamp_ms=ts,
+        )
+
+    def dead_letter(self, msg: Message, error: Exception, stage: str) -> None:
+        """Send the original bytes to the topic's DLQ with the reason, and count it."""
+        logical = self.catalog.logical(msg.topic() or "")
+        headers = dead_letter_headers(msg, error, stage, self.name)
+        self._dlq.send_raw(self.catalog.dlq(logical), msg.key(), msg.value(), headers)
+        self.dead_letters += 1
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s: %s",
+            msg.topic(), msg.partition(), msg.offset(), type(error).__name__, error,
+        )
+
+    def commit(self) -> None:
+        """Flush dead letters, then commit the consumed positions (at-least-once)."""
+        self._dlq.flush()
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError._NO_OFFSET:
+                raise
+
+    def assignment(self) -> list[TopicPartition]:
+        """Partitions currently assigned to this consumer."""
+        return list(self._consumer.assignment())
+
+    def close(self) -> None:
+        """Flush dead letters and leave the group."""
+        self._dlq.flush()
+        self._consumer.close()
+
+    def __enter__(self) -> BusConsumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

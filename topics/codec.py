@@ -1,0 +1,283 @@
+"""Avro single-object encoding over the schemas kept in `schemas/`.
+
+Wire format (Avro spec, "Single object encoding"): the two marker bytes
+``C3 01``, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer
+schema's Parsing Canonical Form, then the schemaless Avro body.
+
+Every released version of every schema stays in `schemas/` as
+``<namespace>.<Name>.v<N>.avsc``. A record type may reference another by its
+full name; the registry expands such references with *every* kept version of
+the referenced type, so bytes written by any earlier combination of versions
+still find their writer schema by fingerprint and are resolved to the current
+reader schema (`schemaless_reader(writer, reader)`).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+from fastavro.validation import validate
+
+from topics.settings import REPO_ROOT
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+_FILE_RE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\.v(?P<version>\d+)\.avsc$")
+_BUILTIN = {
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+    "record", "enum", "array", "map", "fixed",
+}
+
+Validator = Callable[[dict[str, Any]], None]
+
+
+class CodecError(Exception):
+    """Base of everything that makes a record undeliverable; the DLQ records its class name."""
+
+
+class CorruptRecord(CodecError):
+    """The bytes are not a single-object encoded Avro record of a known schema."""
+
+
+class UnknownFingerprint(CodecError):
+    """The header names a writer schema this registry has never seen."""
+
+
+class InvalidRecord(CodecError):
+    """The record decodes (or would encode) but breaks its schema or its topic's rules."""
+
+
+@dataclass(frozen=True)
+class SchemaVersion:
+    """One concrete writer schema: a kept file version with its references expanded."""
+
+    name: str
+    version: int
+    parsed: Any = field(repr=False)
+    canonical: str = field(repr=False)
+    fingerprint: bytes
+
+
+def _schema_dir() -> Path:
+    return Path(os.environ.get("AI_TRADER_SCHEMA_DIR", REPO_ROOT / "schemas"))
+
+
+def _references(node: Any, out: set[str]) -> None:
+    """Collect full names used as a type reference anywhere inside a schema node."""
+    if isinstance(node, str):
+        if node not in _BUILTIN:
+            out.add(node)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, out)
+    elif isinstance(node, dict):
+        for key in ("type", "items", "values"):
+            if key in node:
+                _references(node[key], out)
+        for f in node.get("fields", ()):
+            _references(f["type"], out)
+
+
+def _expand(node: Any, chosen: Mapping[str, dict[str, Any]], defined: set[str]) -> Any:
+    """Inline a referenced named type at its first use (Avro's definition-before-use rule)."""
+    if isinstance(node, str):
+        if node in chosen and node not in defined:
+            defined.add(node)
+            return _expand(chosen[node], chosen, defined)
+        return node
+    if isinstance(node, list):
+        return [_expand(item, chosen, defined) for item in node]
+    if isinstance(node, dict):
+        out = dict(node)
+        if out.get("type") == "record":
+            defined.add(f"{out.get('namespace', '')}.{out['name']}".lstrip("."))
+        for key in ("type", "items", "values"):
+            if key in out and not (key == "type" and out[key] == "record"):
+                out[key] = _expand(out[key], chosen, defined)
+        if "fields" in out:
+            out["fields"] = [
+                {**f, "type": _expand(f["type"], chosen, defined)} for f in out["fields"]
+            ]
+        return out
+    return node
+
+
+class SchemaRegistry:
+    """Every kept schema version, addressable by name (latest) or by fingerprint (any)."""
+
+    def __init__(self, schema_dir: Path | None = None) -> None:
+        self._raw: dict[str, dict[int, dict[str, Any]]] = {}
+        directory = schema_dir or _schema_dir()
+        for path in sorted(directory.glob("*.avsc")):
+            match = _FILE_RE.match(path.name)
+            if not match:
+                raise ValueError(f"schema file name must be <full.Name>.v<N>.avsc: {path.name}")
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            name, version = match["name"], int(match["version"])
+            full = f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".")
+            if full != name:
+                raise ValueError(f"{path.name} declares {full}, its file name says {name}")
+            self._raw.setdefault(name, {})[version] = raw
+        if not self._raw:
+            raise ValueError(f"no schemas found in {directory}")
+        self._latest: dict[str, SchemaVersion] = {}
+        self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        for name in self._raw:
+            for sv in self._versions_of(name):
+                self._by_fingerprint.setdefault(sv.fingerprint, sv)
+            self._latest[name] = self._build(name, self._latest_choice(name))
+
+    def _deps(self, name: str, version: int) -> set[str]:
+        """Names referenced by a schema version, transitively over every kept version."""
+        seen: set[str] = set()
+        todo = [(name, version)]
+        while todo:
+            n, v = todo.pop()
+            refs: set[str] = set()
+            _references(self._raw[n][v], refs)
+            for ref in refs - seen - {name}:
+                if ref not in self._raw:
+                    raise ValueError(f"{n} v{v} references unknown type {ref}")
+                seen.add(ref)
+                todo.extend((ref, rv) for rv in self._raw[ref])
+        return seen
+
+    def _latest_choice(self, name: str) -> dict[str, int]:
+        latest = max(self._raw[name])
+        choice = {dep: max(self._raw[dep]) for dep in self._deps(name, latest)}
+        return {name: latest, **choice}
+
+    def _build(self, name: str, choice: Mapping[str, int]) -> SchemaVersion:
+        chosen = {n: self._raw[n][v] for n, v in choice.items() if n != name}
+        expanded = _expand(self._raw[name][choice[name]], chosen, set())
+        parsed = parse_schema(expanded)
+        canonical = to_parsing_canonical_form(parsed)
+        return SchemaVersion(
+            name=name,
+            version=choice[name],
+            parsed=parsed,
+            canonical=canonical,
+            fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+        )
+
+    def _versions_of(self, name: str) -> Iterator[SchemaVersion]:
+        """Every combination of kept versions of the type and of the types it references."""
+        for version in sorted(self._raw[name]):
+            deps = sorted(self._deps(name, version))
+            for combo in itertools.product(*(sorted(self._raw[d]) for d in deps)):
+                yield self._build(name, {name: version, **dict(zip(deps, combo, strict=True))})
+
+    def names(self) -> list[str]:
+        """Full names of every record type kept."""
+        return sorted(self._raw)
+
+    def latest(self, name: str) -> SchemaVersion:
+        """The current (reader and writer) schema of a record type."""
+        try:
+            return self._latest[name]
+        except KeyError:
+            raise KeyError(f"unknown schema {name}") from None
+
+    def writer_for(self, fp: bytes) -> SchemaVersion:
+        """The writer schema with this fingerprint, or `UnknownFingerprint`."""
+        try:
+            return self._by_fingerprint[fp]
+        except KeyError:
+            raise UnknownFingerprint(f"unknown schema fingerprint {fp.hex()}") from None
+
+    def all_versions(self, name: str) -> list[SchemaVersion]:
+        """Every concrete writer schema of a type, oldest first."""
+        return list(self._versions_of(name))
+
+
+class AvroCodec:
+    """Encodes and decodes one record type with single-object framing.
+
+    `validator` holds the topic's own rules (finite prices, known enum words ...);
+    it runs on encode and on decode, so hostile records never enter the pipeline
+    and never leave a producer.
+    """
+
+    def __init__(
+        self, registry: SchemaRegistry, name: str, validator: Validator | None = None
+    ) -> None:
+        self.registry = registry
+        self.schema = registry.latest(name)
+        self.validator = validator
+        self._header = MAGIC + self.schema.fingerprint
+
+    @property
+    def name(self) -> str:
+        """Full name of the record type."""
+        return self.schema.name
+
+    def encode(self, record: Mapping[str, Any]) -> bytes:
+        """Serialise with the current schema; `InvalidRecord` names what is wrong.
+
+        The schema is checked first (by writing), then the topic's rules, which may
+        therefore assume a record of the schema's shape.
+        """
+        buf = io.BytesIO()
+        buf.write(self._header)
+        try:
+            fastavro.schemaless_writer(buf, self.schema.parsed, record)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            self._raise_invalid(record, exc)
+        if self.validator is not None:
+            self.validator(dict(record))
+        return buf.getvalue()
+
+    def _raise_invalid(self, record: Mapping[str, Any], exc: Exception) -> None:
+        try:
+            validate(record, self.schema.parsed, raise_errors=True)
+        except Exception as detail:  # noqa: BLE001 - fastavro raises several types here
+            raise InvalidRecord(f"{self.name}: {detail}") from exc
+        raise InvalidRecord(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    def decode(self, data: bytes | None) -> dict[str, Any]:
+        """Parse bytes of any kept writer version into the current reader shape."""
+        if data is None:
+            raise CorruptRecord("value is null (tombstone or missing)")
+        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            raise CorruptRecord("missing Avro single-object marker C3 01")
+        fp = data[2:HEADER_SIZE]
+        writer = self.schema if fp == self.schema.fingerprint else self.registry.writer_for(fp)
+        if writer.name != self.name:
+            raise InvalidRecord(f"record is a {writer.name}, this topic carries {self.name}")
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        try:
+            if writer is self.schema:
+                record = fastavro.schemaless_reader(buf, writer.parsed, None)
+            else:
+                record = fastavro.schemaless_reader(buf, writer.parsed, self.schema.parsed)
+        except Exception as exc:  # noqa: BLE001 - truncated/garbled bodies raise many types
+            raise CorruptRecord(f"{self.name}: body does not decode: {type(exc).__name__}") from exc
+        if buf.tell() != len(data):
+            raise CorruptRecord(f"{self.name}: {len(data) - buf.tell()} trailing bytes")
+        if not isinstance(record, dict):
+            raise CorruptRecord(f"{self.name}: body is not a record")
+        if self.validator is not None:
+            self.validator(record)
+        return record
+
+
+_default_registry: SchemaRegistry | None = None
+
+
+def default_registry() -> SchemaRegistry:
+    """The registry over the repository's `schemas/` folder, loaded once."""
+    global _default_registry
+    if _default_registry is None:
+        _default_registry = SchemaRegistry()
+    return _default_registry

@@ -1,0 +1,159 @@
+"""The one settings object: every environment variable the project reads is declared here.
+
+It lives in `topics/` because this is the first stage every process imports (the
+bus and its clients); no stage has to import a later one to read its settings.
+
+Secrets are `SecretStr`: their `repr`/`str` print `**********`, so logging a
+settings object or an exception that holds one never leaks them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+LOCAL_KAFKA = "127.0.0.1:19092"
+LOCAL_DATABASE = "postgresql://postgres@127.0.0.1:15432/ai_trader"
+
+
+class Settings(BaseSettings):
+    """Typed configuration from the environment and an optional `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_file=(".env", ".env.local"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Literal["dev", "test", "staging", "prod"] = Field("dev", alias="AI_TRADER_ENV")
+    state_dir: Path = Field(REPO_ROOT / ".state", alias="AI_TRADER_STATE_DIR")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    code_version: str = Field("dev", alias="AI_TRADER_CODE_VERSION")
+
+    # --- bus -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(LOCAL_KAFKA, alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: str | None = Field(None, alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(None, alias="KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: str | None = Field(None, alias="KAFKA_SSL_CAFILE")
+    kafka_ssl_certfile: str | None = Field(None, alias="KAFKA_SSL_CERTFILE")
+    kafka_ssl_keyfile: str | None = Field(None, alias="KAFKA_SSL_KEYFILE")
+    topic_prefix: str = Field("", alias="AI_TRADER_TOPIC_PREFIX")
+    topic_replication_factor: int = Field(1, alias="AI_TRADER_TOPIC_REPLICATION", ge=1)
+    # Latency: the client defaults (5 ms linger, 500 ms fetch wait) add hundreds of ms per hop.
+    producer_linger_ms: int = Field(1, alias="KAFKA_PRODUCER_LINGER_MS", ge=0)
+    consumer_fetch_wait_ms: int = Field(10, alias="KAFKA_CONSUMER_FETCH_WAIT_MS", ge=0)
+
+    # --- database --------------------------------------------------------------------------
+    database_url: SecretStr = Field(
+        SecretStr(LOCAL_DATABASE),
+        validation_alias=AliasChoices("DATABASE_URL", "POSTGRES_URL"),
+    )
+    timescale_compress_after_days: int = Field(7, alias="TIMESCALE_COMPRESS_AFTER_DAYS", ge=1)
+    timescale_retention_days: int = Field(365, alias="TIMESCALE_RETENTION_DAYS", ge=1)
+
+    # --- secrets and integrations ---------------------------------------------------------
+    jwt_secret: SecretStr | None = Field(None, alias="JWT_SECRET")
+    command_hmac_key: SecretStr | None = Field(None, alias="COMMAND_HMAC_KEY")
+    openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+    openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
+    mt5_login: int | None = Field(None, alias="MT5_LOGIN")
+    mt5_password: SecretStr | None = Field(None, alias="MT5_PASSWORD")
+    mt5_server: str | None = Field(None, alias="MT5_SERVER")
+    mt5_path: str | None = Field(None, alias="MT5_PATH")
+    broker: Literal["paper", "mt5"] = Field("paper", alias="AI_TRADER_BROKER")
+    account: str = Field("paper-1", alias="AI_TRADER_ACCOUNT")
+
+    # --- intervals (blueprint §10.1) -------------------------------------------------------
+    snapshot_interval_seconds: float = Field(60.0, alias="SNAPSHOT_INTERVAL_SECONDS", gt=0)
+    account_snapshot_interval_seconds: float = Field(
+        30.0, alias="ACCOUNT_SNAPSHOT_INTERVAL_SECONDS", gt=0
+    )
+
+    # --- ports of the local processes ------------------------------------------------------
+    api_host: str = Field("127.0.0.1", alias="AI_TRADER_API_HOST")
+    api_port: int = Field(8000, alias="AI_TRADER_API_PORT")
+    ui_port: int = Field(8501, alias="AI_TRADER_UI_PORT")
+    metrics_port: int = Field(9108, alias="AI_TRADER_METRICS_PORT")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("KAFKA_BOOTSTRAP_SERVERS is empty")
+        return value.strip()
+
+    # --- client configurations -------------------------------------------------------------
+    def confluent_config(self) -> dict[str, Any]:
+        """librdkafka settings shared by every confluent-kafka client (admin, producer)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile:
+            conf["ssl.ca.location"] = self.kafka_ssl_cafile
+        if self.kafka_ssl_certfile:
+            conf["ssl.certificate.location"] = self.kafka_ssl_certfile
+        if self.kafka_ssl_keyfile:
+            conf["ssl.key.location"] = self.kafka_ssl_keyfile
+        return conf
+
+    def aiokafka_config(self) -> dict[str, Any]:
+        """aiokafka keyword arguments for the same cluster and security settings."""
+        conf: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            conf["ssl_context"] = create_ssl_context(
+                cafile=self.kafka_ssl_cafile,
+                certfile=self.kafka_ssl_certfile,
+                keyfile=self.kafka_ssl_keyfile,
+            )
+        if self.kafka_sasl_mechanism:
+            conf["sasl_mechanism"] = self.kafka_sasl_mechanism
+            conf["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password:
+                conf["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return conf
+
+    def database_dsn(self) -> str:
+        """The DSN for psycopg (SQLAlchemy-style `postgresql+driver://` prefixes are accepted)."""
+        url = self.database_url.get_secret_value()
+        scheme, sep, rest = url.partition("://")
+        if sep and "+" in scheme:
+            url = scheme.split("+", 1)[0] + "://" + rest
+        return url
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings safe to print: secrets masked, passwords removed from URLs."""
+        data = self.model_dump(mode="json")
+        for key, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                data[key] = "**********"
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return Settings()
