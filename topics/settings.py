@@ -9,12 +9,13 @@ settings object or an exception that holds one never leaks them.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,61 @@ class Settings(BaseSettings):
     account_snapshot_interval_seconds: float = Field(
         30.0, alias="ACCOUNT_SNAPSHOT_INTERVAL_SECONDS", gt=0
     )
+
+    # --- connectors: market feed -----------------------------------------------------------
+    market_feed: Literal["synthetic", "replay", "mt5", "none"] = Field(
+        "synthetic", alias="MARKET_FEED")
+    market_symbols: Annotated[list[str], NoDecode] = Field(
+        ["XAUUSD", "EURUSD", "US30"], alias="MARKET_SYMBOLS")
+    market_timeframes: Annotated[list[str], NoDecode] = Field(["M1"], alias="MARKET_TIMEFRAMES")
+    market_replay_path: Path | None = Field(None, alias="MARKET_REPLAY_PATH")
+    market_replay_format: Literal["auto", "csv", "parquet", "mt5"] = Field(
+        "auto", alias="MARKET_REPLAY_FORMAT")
+    market_replay_symbol: str | None = Field(None, alias="MARKET_REPLAY_SYMBOL")
+    market_replay_timeframe: str = Field("M1", alias="MARKET_REPLAY_TIMEFRAME")
+    # 0 = as fast as possible, 1 = real time, N = N times real time
+    market_replay_speed: float = Field(0.0, alias="MARKET_REPLAY_SPEED", ge=0)
+    market_file_timezone: str = Field("UTC", alias="MARKET_FILE_TIMEZONE")
+    synthetic_seed: int = Field(42, alias="SYNTHETIC_SEED")
+    synthetic_speed: float = Field(60.0, alias="SYNTHETIC_SPEED", gt=0)
+    synthetic_warmup_bars: int = Field(300, alias="SYNTHETIC_WARMUP_BARS", ge=0)
+    mt5_market_backfill_bars: int = Field(300, alias="MT5_MARKET_BACKFILL_BARS", ge=1)
+    market_poll_seconds: float = Field(5.0, alias="MARKET_POLL_SECONDS", gt=0)
+
+    # --- connectors: calendar and news -----------------------------------------------------
+    calendar_url: str | None = Field(None, alias="CALENDAR_URL")
+    calendar_format: Literal["auto", "json", "xml"] = Field("auto", alias="CALENDAR_FORMAT")
+    calendar_xml_timezone: str | None = Field(None, alias="CALENDAR_XML_TIMEZONE")
+    calendar_csv_path: Path | None = Field(None, alias="CALENDAR_CSV_PATH")
+    calendar_csv_timezone: str = Field("UTC", alias="CALENDAR_CSV_TIMEZONE")
+    calendar_interval_seconds: float = Field(120.0, alias="CALENDAR_INTERVAL_SECONDS", gt=0)
+    news_urls: Annotated[list[str], NoDecode] = Field([], alias="NEWS_URLS")
+    news_interval_seconds: float = Field(120.0, alias="NEWS_INTERVAL_SECONDS", gt=0)
+    news_aliases_path: Path | None = Field(None, alias="NEWS_ALIASES_PATH")
+    feed_backoff_max_seconds: float = Field(300.0, alias="FEED_BACKOFF_MAX_SECONDS", gt=0)
+
+    # --- connectors: brokers ---------------------------------------------------------------
+    mt5_server_timezone: str = Field("UTC", alias="MT5_SERVER_TIMEZONE")
+    mt5_magic: int = Field(240_501, alias="MT5_MAGIC", ge=0)
+    mt5_deviation_points: int = Field(20, alias="MT5_DEVIATION_POINTS", ge=0)
+    mt5_bridge_host: str | None = Field(None, alias="MT5_BRIDGE_HOST")
+    mt5_bridge_port: int = Field(18812, alias="MT5_BRIDGE_PORT")
+    paper_initial_balance: Decimal = Field(Decimal("10000.00"), alias="PAPER_INITIAL_BALANCE",
+                                           gt=0)
+    paper_slippage_points: int = Field(0, alias="PAPER_SLIPPAGE_POINTS", ge=0)
+    order_max_attempts: int = Field(3, alias="ORDER_MAX_ATTEMPTS", ge=1, le=10)
+
+    @field_validator("market_symbols", "market_timeframes", "news_urls", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     # --- ports of the local processes ------------------------------------------------------
     api_host: str = Field("127.0.0.1", alias="AI_TRADER_API_HOST")

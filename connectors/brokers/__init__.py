@@ -1,0 +1,1 @@
+"""Brokers: one interface (`base.Broker`), a paper broker (default) and MetaTrader 5."""

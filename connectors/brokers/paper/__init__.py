@@ -1,0 +1,1 @@
+"""The paper broker: the default, so the product runs end to end with no account."""

@@ -1,0 +1,1 @@
+"""Economic calendar feeds: ForexFactory-style weekly export (JSON/XML), CSV import, demo."""

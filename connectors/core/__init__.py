@@ -1,0 +1,1 @@
+"""Pieces every connector shares: clock, backoff, health, dead letters, the feed loop."""

@@ -1,0 +1,1 @@
+"""Exactly-once order execution: the durable ledger, the executor and the account publisher."""
