@@ -75,9 +75,13 @@ def catalog(bus: Settings) -> Iterator[Catalog]:
     cat = Catalog(prefix=f"t{uuid.uuid4().hex[:12]}.")
     ensure_topics(bus, cat)
     yield cat
-    futures = admin_client(bus).delete_topics(list(cat.physical_topics()), operation_timeout=30)
+    # Keep the admin client referenced until the futures resolve: destroying it
+    # first fails every pending delete with `_DESTROY`.
+    admin = admin_client(bus)
+    futures = admin.delete_topics(list(cat.physical_topics()), operation_timeout=30)
     for fut in futures.values():
         fut.result()
+    del admin
 
 
 def _admin_dsn(settings: Settings) -> str:

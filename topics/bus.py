@@ -269,7 +269,9 @@ class BusConsumer:
         self.catalog = catalog
         self.name = name or group_id
         self._consumer = Consumer(consumer_config(settings, group_id, **overrides))
-        self._consumer.subscribe([catalog.name(t) for t in topics])
+        names = [catalog.name(t) for t in topics]
+        if names:  # librdkafka refuses an empty subscription (_INVALID_ARG)
+            self._consumer.subscribe(names)
         self._dlq = BusProducer(settings, catalog)
         self.dead_letters = 0
 

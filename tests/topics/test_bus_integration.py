@@ -118,7 +118,8 @@ def test_same_key_lands_on_same_partition_from_both_clients(
     bus: Settings, catalog: Catalog
 ) -> None:
     name = f"{catalog.prefix}partitioning"
-    admin_client(bus).create_topics([NewTopic(name, 12, 1)])["" + name].result()
+    admin = admin_client(bus)  # referenced until the future resolves (else _DESTROY)
+    admin.create_topics([NewTopic(name, 12, 1)])[name].result()
     keys = [f"SYM{i}" for i in range(200)] + ["XAUUSD", "EURUSD", "US30", "ñandú-€"]
 
     confluent_parts: dict[str, int] = {}
@@ -145,7 +146,7 @@ def test_same_key_lands_on_same_partition_from_both_clients(
             await p.stop()
 
     aio_parts = asyncio.run(aiokafka_partitions())
-    admin_client(bus).delete_topics([name])[name].result()
+    admin.delete_topics([name])[name].result()
 
     assert confluent_parts == aio_parts
     assert len(set(aio_parts.values())) > 6  # keys really spread over partitions
