@@ -1,0 +1,177 @@
+"""Tamper evidence for the decision log: a hash chain per account.
+
+Every `DecisionEvent` carries `prev_hash` (the `hash` of the account's previous event,
+null for the first) and `hash` = SHA-256 of the event's canonical form, `prev_hash`
+included. Editing, removing or reordering any event breaks the chain after it.
+
+The canonical form must come out the same from every place an event can be read back:
+the record as the gate built it, the Avro record decoded from `decisions.log`, and the
+row the sink stored (where `*_json` strings became JSONB and lost their key order and
+whitespace). So:
+
+- timestamps are integer microseconds since the epoch (UTC);
+- decimals are their normalized plain string (`87.50` and `87.5` are the same);
+- fields named `*_json` (and `detail_json` of each check) are parsed and re-serialized
+  with sorted keys;
+- the whole is JSON with sorted keys and no whitespace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Every field of ai_trader.audit.DecisionEvent that the hash covers (all but `hash`).
+HASHED_FIELDS = (
+    "decision_id", "account", "occurred_at", "symbol", "action", "outcome", "rationale",
+    "confidence", "confidence_json", "risk_check_result", "checks", "strategy_id",
+    "strategy_hash", "trade_idea_id", "snapshot_ref", "command_id", "human_override",
+    "issuer", "inputs", "risk_config_hash", "gate_state_json", "code_version", "prev_hash",
+)
+
+
+def _micros(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in a decision event")
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _decimal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"non-finite decimal {value} in a decision event")
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _canonical_json(value: str | Mapping[str, Any] | list[Any] | None) -> Any:
+    if value is None:
+        return None
+    data = json.loads(value) if isinstance(value, str) else value
+    return _plain(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _micros(value)
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check(check: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": check["name"], "passed": bool(check["passed"]), "code": check["code"],
+        "detail_json": _canonical_json(check["detail_json"]),
+    }
+
+
+def canonical_decision(event: Mapping[str, Any]) -> bytes:
+    """The bytes the hash is computed over."""
+    out: dict[str, Any] = {}
+    for name in HASHED_FIELDS:
+        value = event.get(name)
+        if name.endswith("_json"):
+            out[name] = _canonical_json(value)
+        elif name == "checks":
+            out[name] = [_check(c) for c in value or ()]
+        elif name == "inputs":
+            out[name] = [
+                {"topic": i["topic"], "partition": int(i["partition"]), "offset": int(i["offset"])}
+                for i in value or ()
+            ]
+        else:
+            out[name] = _plain(value)
+    return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decision_hash(event: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the event's canonical form; `event["prev_hash"]` is part of it."""
+    return hashlib.sha256(canonical_decision(event)).hexdigest()
+
+
+def seal(event: Mapping[str, Any], prev_hash: str | None) -> dict[str, Any]:
+    """The event linked to its predecessor: `prev_hash` and `hash` filled in."""
+    sealed = dict(event)
+    sealed["prev_hash"] = prev_hash
+    sealed["hash"] = decision_hash(sealed)
+    return sealed
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The first place a chain does not hold."""
+
+    account: str
+    decision_id: str | None
+    problem: str
+
+    def describe(self) -> str:
+        where = f"decision {self.decision_id}" if self.decision_id else "chain"
+        return f"account {self.account}: {where}: {self.problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """What walking one account's chain found."""
+
+    account: str
+    verified: int
+    head: str | None
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def verify_chain(account: str, events: Iterable[Mapping[str, Any]]) -> ChainReport:
+    """Walk an account's events from the first (`prev_hash` null) by following the links.
+
+    The events may come in any order (database rows sorted by time tie on equal
+    timestamps); the chain itself gives the order. Reported, first found wins: an event
+    whose content does not match its hash (edited), two events claiming the same
+    predecessor (fork or duplicate), a link to a hash that no event has (missing event),
+    and events left over that the chain never reaches.
+    """
+    by_prev: dict[str | None, Mapping[str, Any]] = {}
+    total = 0
+    for event in events:
+        total += 1
+        ident = str(event.get("decision_id"))
+        if decision_hash(event) != event.get("hash"):
+            return ChainReport(account, 0, None, ChainBreak(
+                account, ident, "content does not match its hash (edited after it was written)"))
+        prev = event.get("prev_hash")
+        if prev in by_prev:
+            other = by_prev[prev].get("decision_id")
+            return ChainReport(account, 0, None, ChainBreak(
+                account, ident, f"same predecessor {prev} as decision {other} (fork)"))
+        by_prev[prev] = event
+    verified, head = 0, None
+    while head in by_prev:
+        head = str(by_prev[head]["hash"])
+        verified += 1
+    if verified < total:
+        hashes = {e.get("hash") for e in by_prev.values()}
+        dangling = sorted(str(e.get("decision_id")) for p, e in by_prev.items()
+                          if p is not None and p not in hashes)
+        if None not in by_prev:
+            problem = "no first event (prev_hash null): the start of the chain is missing"
+        else:
+            problem = (f"{total - verified} event(s) not reachable from the start of the "
+                       "chain: the event before them is missing")
+        return ChainReport(account, verified, head,
+                           ChainBreak(account, next(iter(dangling), None), problem))
+    return ChainReport(account, verified, head, None)
