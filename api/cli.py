@@ -8,6 +8,7 @@ failed, 2 bad usage). Validation happens before anything is published.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -111,7 +112,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     # Only the processes whose sub-command exists yet; the UI runs under streamlit.
     svcs = [s for s in services(settings, with_ui=not args.no_ui)
-            if s.name == "ui" or s.name in COMMANDS]
+            if s.name == "ui" or s.name in all_commands()]
     try:
         return Supervisor(settings, svcs).run()
     except AlreadyRunning as exc:
@@ -127,22 +128,45 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
 }
 
 
+#: Modules that add sub-commands: each has SUBCOMMANDS = {name: (handler, help, configure)},
+#: where configure(parser) declares the sub-command's arguments.
+EXTENSIONS: tuple[str, ...] = ("connectors.cli",)
+
+Configure = Callable[[argparse.ArgumentParser], None]
+
+
+def _configure_builtin(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "setup":
+        p.add_argument("--timeout", type=float, default=60.0)
+    if name == "topics":
+        p.add_argument("action", choices=["list", "ensure"], nargs="?", default="list")
+    if name == "db":
+        p.add_argument("action", choices=["migrate"])
+    if name == "run":
+        p.add_argument("--no-ui", action="store_true")
+
+
+def all_commands() -> dict[str, tuple[Handler, str, Configure | None]]:
+    """The built-in sub-commands and those of every extension module."""
+    out: dict[str, tuple[Handler, str, Configure | None]] = {
+        name: (handler, help_text, None) for name, (handler, help_text) in COMMANDS.items()
+    }
+    for module in EXTENSIONS:
+        out.update(importlib.import_module(module).SUBCOMMANDS)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="ai-trader", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
+    for name, (_, help_text, configure) in all_commands().items():
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="machine-readable output")
-        if name == "setup":
-            p.add_argument("--timeout", type=float, default=60.0)
-        if name == "topics":
-            p.add_argument("action", choices=["list", "ensure"], nargs="?", default="list")
-        if name == "db":
-            p.add_argument("action", choices=["migrate"])
-        if name == "run":
-            p.add_argument("--no-ui", action="store_true")
+        _configure_builtin(name, p)
+        if configure is not None:
+            configure(p)
     return parser
 
 
@@ -153,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     configure_logging(f"cli.{args.command}", settings)
-    handler = COMMANDS[args.command][0]
+    handler = all_commands()[args.command][0]
     try:
         return handler(args, settings)
     except CliError as exc:
