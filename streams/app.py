@@ -1,0 +1,519 @@
+"""The streams worker: Faust agents that wire the decision core to the bus.
+
+Agents
+- `market` (market.candles, 6 partitions by symbol): indicator engine per (symbol,
+  timeframe) in the `engines` table (changelog, restored on restart) -> market.indicators;
+  on a closed candle, every active strategy allowing the symbol is evaluated against
+  the context; a match freezes a snapshot bundle and publishes the idea to gate.inbox.
+- `gate` (gate.inbox + account.state + orders.results, all keyed by account, so
+  co-partitioned): one `Book` per account in the `books` table. Ideas, commands, account
+  states and order results of an account are applied in their order on the partition.
+- `context` (a task, not a group member): reads calendar, news, account states, risk
+  config and strategies from every partition into memory, so every worker instance
+  sees all of them whatever partitions it is assigned.
+
+Delivery: at-least-once. Every output is derived deterministically from its input
+(ids are uuid5 of their subject), so a redelivered event produces the same records
+and the consumers (sinks, executor, gate) drop the repeats. The gate awaits the
+broker's acknowledgement of its outputs before it writes its table: a crash in between
+replays the event and re-publishes the same records, never loses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams import metrics, records
+from streams.core.indicators import IndicatorEngine, UpdateStatus
+from streams.core.model import RiskConfig
+from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
+from streams.defaults import default_risk_config
+from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
+from streams.proposals import BundleMismatch, MarketContext, propose
+from topics.bus import (
+    ERR_CLASS,
+    ERR_CONSUMER,
+    ERR_MESSAGE,
+    ERR_OFFSET,
+    ERR_PARTITION,
+    ERR_STAGE,
+    ERR_TOPIC,
+)
+from topics.catalog import Catalog
+from topics.codec import CodecError
+from topics.commands import command_key, new_command
+from topics.settings import Settings
+
+log = logging.getLogger("ai_trader.streams")
+NEWS_KEEP = 500
+REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
+
+
+class Context:
+    """The latest of everything the strategies are evaluated against (one per process)."""
+
+    def __init__(self, account_id: str, code_version: str) -> None:
+        self.account_id = account_id
+        self.code_version = code_version
+        self.calendar: dict[str, dict[str, Any]] = {}
+        self.calendar_last_success: datetime | None = None
+        self.news: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.accounts: dict[str, dict[str, Any]] = {}
+        self.strategies: dict[str, Strategy] = {}
+        self.risk_config: dict[str, dict[str, Any]] = {}
+        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self.positions: dict[str, tuple[int, int]] = {}
+        self.caught_up = asyncio.Event()
+
+    def apply(self, topic: str, partition: int, offset: int, value: dict[str, Any]) -> None:
+        """Fold one context record in."""
+        self.positions[topic] = (partition, offset)
+        _FOLDERS[topic](self, value)
+
+    def _calendar_event(self, value: dict[str, Any]) -> None:
+        self.calendar[value["event_id"]] = value
+        self._calendar_success(value["captured_at"])
+
+    def _calendar_success(self, at: datetime | None) -> None:
+        if at is not None and (self.calendar_last_success is None
+                               or at > self.calendar_last_success):
+            self.calendar_last_success = at
+
+    def _news_item(self, value: dict[str, Any]) -> None:
+        self.news[value["item_id"]] = value
+        while len(self.news) > NEWS_KEEP:
+            self.news.popitem(last=False)
+
+    def _account(self, value: dict[str, Any]) -> None:
+        self.accounts[value["account"]] = value
+
+    def _strategy(self, value: dict[str, Any]) -> None:
+        try:
+            self.strategies[value["strategy_id"]] = parse_strategy_json(value["definition_json"])
+        except StrategyError as exc:
+            log.error("strategy %s on the state topic is invalid: %s", value["strategy_id"], exc)
+
+    def _risk_config(self, value: dict[str, Any]) -> None:
+        self.risk_config[value["account"]] = value
+
+    def _feed_health(self, value: dict[str, Any]) -> None:
+        if "calendar" in str(value.get("feed")):  # calendar, demo-calendar, ...
+            self._calendar_success(value.get("last_success"))
+
+    def market(self) -> MarketContext:
+        """A frozen view for one evaluation."""
+        return MarketContext(
+            account_id=self.account_id, code_version=self.code_version,
+            calendar=tuple(self.calendar.values()),
+            calendar_last_success=self.calendar_last_success,
+            news=tuple(self.news.values()), account=self.accounts.get(self.account_id),
+            latest=self.latest, positions_of_inputs=dict(self.positions),
+        )
+
+    def strategies_for(self, symbol: str, timeframe: str) -> list[Strategy]:
+        """Active strategies that trade this symbol on this timeframe, in id order."""
+        return [s for _, s in sorted(self.strategies.items())
+                if s.is_active and s.allows_symbol(symbol)
+                and (not s.timeframes or timeframe in s.timeframes)]
+
+
+_FOLDERS = {
+    "calendar.events.v1": Context._calendar_event,
+    "news.items.v1": Context._news_item,
+    "account.state.v1": Context._account,
+    "state.strategies.v1": Context._strategy,
+    "state.risk_config.v1": Context._risk_config,
+    "feeds.health.v1": Context._feed_health,
+}
+CONTEXT_TOPICS = tuple(_FOLDERS)
+
+
+def _broker_url(settings: Settings) -> list[str]:
+    return [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")]
+
+
+def _headers(event: Any, exc: Exception, stage: str, agent: str) -> list[tuple[str, bytes]]:
+    msg = event.message
+    original = [(k, v) for k, v in (msg.headers or [])]
+    return original + [
+        (ERR_TOPIC, msg.topic.encode()), (ERR_PARTITION, str(msg.partition).encode()),
+        (ERR_OFFSET, str(msg.offset).encode()), (ERR_CLASS, type(exc).__name__.encode()),
+        (ERR_MESSAGE, str(exc)[:4000].encode("utf-8", "replace")),
+        (ERR_STAGE, stage.encode()), (ERR_CONSUMER, agent.encode()),
+    ]
+
+
+class Worker:
+    """Builds the Faust app for one deployment (catalog prefix) and its agents."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or Catalog(prefix=settings.topic_prefix)
+        self.key = command_key(settings)
+        self.context = Context(settings.account, settings.code_version)
+        self.app = faust.App(
+            f"{self.catalog.prefix}ai-trader-streams",
+            broker=_broker_url(settings),
+            store="memory://",
+            value_serializer="raw",
+            key_serializer="raw",
+            topic_replication_factor=settings.topic_replication_factor,
+            topic_allow_declare=True,
+            producer_linger=settings.producer_linger_ms / 1000.0,
+            producer_acks=-1,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_every=1000,
+            broker_commit_interval=1.0,
+            web_enabled=False,
+            table_cleanup_interval=3600.0,
+        )
+        t = self.catalog.name
+        self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
+        self.gate_topics = self.app.topic(
+            t("gate.inbox.v1"), t("account.state.v1"), t("orders.results.v1"),
+            key_type=bytes, value_type=bytes)
+        # Table values are JSON bytes encoded here: explicit, and independent of faust's codecs.
+        self.engines = self.app.Table("engines", partitions=self._partitions("market.candles.v1"),
+                                      key_type=bytes, value_type=bytes)
+        self.books = self.app.Table("books", partitions=self._partitions("gate.inbox.v1"),
+                                    key_type=bytes, value_type=bytes)
+        self.app.agent(self.candles, name="market")(self._market_agent)
+        self.app.agent(self.gate_topics, name="gate")(self._gate_agent)
+        self.app.task(self._context_task)
+        self.app.task(self._seed_task)
+        self._engine_cache: dict[bytes, tuple[int, IndicatorEngine]] = {}
+        self.failed: Exception | None = None
+
+    def _partitions(self, logical: str) -> int:
+        return self.catalog.spec(logical).partitions
+
+    # ---------------------------------------------------------------- publishing
+
+    async def _send(self, logical: str, key: str, record: Mapping[str, Any]) -> Awaitable[Any]:
+        value = self.catalog.codec(logical).encode(record)
+        metrics.EVENTS_OUT.labels(topic=logical).inc()
+        return await self.app.producer.send(
+            self.catalog.name(logical), key.encode(), value, None, None, None)
+
+    async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
+        msg = event.message
+        logical = self.catalog.logical(msg.topic)
+        metrics.DEAD_LETTERS.labels(topic=logical, stage=stage).inc()
+        log.warning("dead-lettered %s[%s]@%s (%s): %s: %s", msg.topic, msg.partition,
+                    msg.offset, stage, type(exc).__name__, exc)
+        fut = await self.app.producer.send(
+            self.catalog.dlq(logical), msg.key, msg.value, None, None,
+            _headers(event, exc, stage, agent))
+        await fut
+
+    async def _crash(self, agent: str, exc: Exception) -> None:
+        """Not bad input but a broken environment (bus, tables): stop the whole worker,
+        with the event's offset uncommitted, and let the supervisor restart it. Faust
+        would otherwise restart the agent alone and carry on past the event."""
+        log.critical("agent %s failed: %s: %s; stopping the worker", agent,
+                     type(exc).__name__, exc, exc_info=exc)
+        self.failed = exc
+        await self.app.crash(exc)
+
+    def ensure_internal_topics(self) -> None:
+        """Create the tables' changelog topics (compacted, partitioned like their source).
+
+        Faust declares them itself through aiokafka, which does not reliably succeed
+        against every broker (it silently did not on Kafka 4.x here), and a missing
+        changelog is a table that forgets everything on restart.
+        """
+        from confluent_kafka.admin import NewTopic
+
+        from topics.bus import admin_client
+
+        wanted = {
+            f"{self.app.conf.id}-engines-changelog": self._partitions("market.candles.v1"),
+            f"{self.app.conf.id}-books-changelog": self._partitions("gate.inbox.v1"),
+        }
+        admin = admin_client(self.settings)
+        existing = admin.list_topics(timeout=30).topics
+        missing = [NewTopic(name, parts, self.settings.topic_replication_factor,
+                            config={"cleanup.policy": "compact"})
+                   for name, parts in wanted.items() if name not in existing]
+        if missing:
+            for name, fut in admin.create_topics(missing, operation_timeout=30).items():
+                try:
+                    fut.result()
+                except Exception as exc:  # noqa: BLE001 - a concurrent creator wins
+                    if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                        raise
+                log.info("created changelog topic %s", name)
+        for name, parts in wanted.items():
+            have = existing.get(name)
+            if have is not None and len(have.partitions) != parts:
+                raise RuntimeError(f"{name} has {len(have.partitions)} partitions, "
+                                   f"its table's source has {parts}")
+
+    def _decode(self, event: Any) -> tuple[str, dict[str, Any]]:
+        logical = self.catalog.logical(event.message.topic)
+        return logical, self.catalog.codec(logical).decode(event.value)
+
+    # ---------------------------------------------------------------- market agent
+
+    def _engine(self, key: bytes, symbol: str, timeframe: str) -> IndicatorEngine:
+        """The engine for a key, from a local cache of the table's state (no JSON on the
+        hot path); the table stays the source of truth after a restart or rebalance."""
+        stored = _load(self.engines.get(key))
+        version = 0 if stored is None else int(stored["v"])
+        cached = self._engine_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        engine = (IndicatorEngine(symbol, timeframe) if stored is None
+                  else IndicatorEngine.from_state(stored["engine"]))
+        self._engine_cache[key] = (version, engine)
+        return engine
+
+    async def _market_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            try:
+                _, candle = self._decode(event)
+            except CodecError as exc:
+                await self._dead_letter(event, exc, "decode", "market")
+                continue
+            metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
+            try:
+                await self._on_candle(event, candle)
+            except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
+                await self._dead_letter(event, exc, "process", "market")
+            except Exception as exc:
+                await self._crash("market", exc)
+            metrics.PROCESSING.labels(agent="market").observe(time.perf_counter() - started)
+
+    async def _on_candle(self, event: Any, candle: dict[str, Any]) -> None:
+        symbol, timeframe = candle["symbol"], candle["timeframe"]
+        key = f"{symbol}|{timeframe}".encode()
+        engine = self._engine(key, symbol, timeframe)
+        update = engine.update(records.candle(candle))
+        if update.status in (UpdateStatus.IGNORED, UpdateStatus.REJECTED):
+            metrics.CANDLES_SKIPPED.labels(status=str(update.status)).inc()
+            if update.status is UpdateStatus.REJECTED:
+                raise ValueError(f"candle rejected: {update.reason}")
+            return
+        stored = _load(self.engines.get(key))
+        version = 1 if stored is None else int(stored["v"]) + 1
+        self.engines[key] = _dump({"v": version, "engine": engine.to_state()})
+        self._engine_cache[key] = (version, engine)
+        values = update.values
+        if values is None:
+            return
+        snapshot = records.indicators_record(values, event.message.partition,
+                                             event.message.offset)
+        await self._send("market.indicators.v1", symbol, snapshot)
+        self.context.latest[(symbol, timeframe)] = snapshot
+        if not candle.get("closed", True):
+            return
+        # After a start, strategies and context come back from their topics: evaluating
+        # before they are read would silently skip ideas.
+        await self.context.caught_up.wait()
+        ctx = self.context.market()
+        ctx = MarketContext(**{**_fields(ctx), "positions_of_inputs": {
+            **ctx.positions_of_inputs,
+            "market.candles.v1": (event.message.partition, event.message.offset)}})
+        for strategy in self.context.strategies_for(symbol, timeframe):
+            proposal = propose(strategy, candle, snapshot, ctx)
+            if proposal is None:
+                continue
+            metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
+            await self._send("snapshots.bundles.v1", ctx.account_id, proposal.bundle)
+            await self._send("gate.inbox.v1", ctx.account_id, {
+                "account": ctx.account_id, "idea": proposal.idea_record,
+                "bundle": proposal.bundle, "command": None})
+
+    # ---------------------------------------------------------------- gate agent
+
+    def _book(self, account: str) -> Book:
+        stored = _load(self.books.get(account.encode()))
+        if stored is not None:
+            return Book.from_state(stored)
+        log.info("gate: new book for account %s (default risk config)", account)
+        return Book.new(account, default_risk_config(), self.settings.code_version)
+
+    async def _gate_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            try:
+                logical, value = self._decode(event)
+            except CodecError as exc:
+                await self._dead_letter(event, exc, "decode", "gate")
+                continue
+            metrics.EVENTS_IN.labels(topic=logical).inc()
+            try:
+                await self._on_gate_event(event, logical, value)
+            except (InvalidInboxMessage, ValueError, KeyError, TypeError) as exc:
+                await self._dead_letter(event, exc, "process", "gate")
+            except Exception as exc:
+                await self._crash("gate", exc)
+            metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
+
+    async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
+        account = value["account"]
+        book = self._book(account)
+        msg = event.message
+        if logical == "gate.inbox.v1":
+            if value.get("command") is not None:
+                out = book.on_command(value["command"], self.key, datetime.now(UTC))
+            else:
+                inputs = [{"topic": logical, "partition": msg.partition, "offset": msg.offset}]
+                out = book.on_idea(value, inputs)
+        elif logical == "account.state.v1":
+            out = book.on_account(value)
+        else:
+            out = book.on_order_result(value)
+        await self._publish(account, out)
+        self.books[account.encode()] = _dump(book.to_state())
+
+    async def _publish(self, account: str, out: Outputs) -> None:
+        """Send every output and wait for the acknowledgements (before the table write)."""
+        futures = [await self._send(topic, key, record)
+                   for topic, key, record in out.records(account)]
+        _count(out)
+        for refusal in out.refusals:
+            log.warning("command refused for account %s: %s", account, refusal)
+        if futures:
+            await asyncio.gather(*futures)
+
+    # ---------------------------------------------------------------- context
+
+    async def _context_task(self) -> None:
+        """Read every context topic from the start, then follow it, on all partitions."""
+        consumer = AIOKafkaConsumer(
+            **self.settings.aiokafka_config(), enable_auto_commit=False,
+            fetch_max_wait_ms=max(self.settings.consumer_fetch_wait_ms, 1),
+        )
+        await consumer.start()
+        try:
+            parts = []
+            for logical in CONTEXT_TOPICS:
+                name = self.catalog.name(logical)
+                for p in (consumer.partitions_for_topic(name)
+                          or await _partitions(consumer, name)):
+                    parts.append(TopicPartition(name, p))
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            pending = {tp for tp, end in ends.items() if end > 0}
+            if not pending:
+                self.context.caught_up.set()
+            while True:
+                batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+                for tp, msgs in batch.items():
+                    self._fold(tp, msgs)
+                    if tp in pending and msgs[-1].offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+                if pending and not batch:
+                    pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+                if not pending:
+                    self.context.caught_up.set()
+        finally:
+            await consumer.stop()
+
+    def _fold(self, tp: TopicPartition, msgs: Iterable[Any]) -> None:
+        logical = self.catalog.logical(tp.topic)
+        codec = self.catalog.codec(logical)
+        for m in msgs:
+            try:
+                value = codec.decode(m.value)
+            except CodecError as exc:
+                # The topic's own consumers (sinks) dead-letter it; here it is skipped.
+                log.warning("context: skipping %s[%s]@%s: %s", tp.topic, tp.partition,
+                            m.offset, exc)
+                continue
+            self.context.apply(logical, tp.partition, m.offset, value)
+
+    async def _seed_task(self) -> None:
+        """First start of an account: seed the default risk config and the shipped
+        strategies through signed commands (the gate is the only writer of state)."""
+        await self.context.caught_up.wait()
+        account = self.settings.account
+        if account in self.context.risk_config or self.context.strategies:
+            return
+        commands = seed_commands(account, self.key)
+        for command in commands:
+            await self._send("gate.inbox.v1", account, {
+                "account": account, "idea": None, "bundle": None, "command": command})
+        log.info("seeded account %s: default risk config and %d strategies",
+                 account, len(commands) - 1)
+
+
+def _load(value: bytes | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _count(out: Outputs) -> None:
+    for record in out.decisions:
+        metrics.DECISIONS.labels(action=record["action"], outcome=record["outcome"] or "").inc()
+        for check in record["checks"]:
+            if not check["passed"]:
+                metrics.FAILED_CHECKS.labels(check=check["name"]).inc()
+    for refusal in out.refusals:
+        metrics.REFUSALS.labels(code=refusal.split(":", 1)[0]).inc()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def _fields(ctx: MarketContext) -> dict[str, Any]:
+    return {name: getattr(ctx, name) for name in ctx.__dataclass_fields__}
+
+
+SEED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ai-trader.local/seed")
+
+
+def seed_commands(account: str, key: bytes, now: datetime | None = None,
+                  directory: Path = REPO_STRATEGIES) -> list[dict[str, Any]]:
+    """Signed commands that set the default risk config and every shipped strategy.
+
+    Command ids derive from the content, so two workers seeding at once are one seed:
+    the second copy is refused as a replay.
+    """
+    config: RiskConfig = default_risk_config()
+    at = now or datetime.now(UTC)
+    out = [new_command(
+        "set_risk_config", account, "system:seed", key, now=at,
+        payload=config.to_dict(),
+        command_id=str(uuid.uuid5(SEED_NAMESPACE, f"{account}|risk|{config.to_dict()}")),
+    )]
+    for path in sorted(directory.glob("*.json")):
+        definition = json.loads(path.read_text())
+        strategy = parse_strategy(definition)
+        out.append(new_command(
+            "put_strategy", account, "system:seed", key, now=at,
+            strategy_id=strategy.strategy_id, payload={"definition": definition},
+            command_id=str(uuid.uuid5(SEED_NAMESPACE,
+                                      f"{account}|strategy|{strategy.definition_hash}")),
+        ))
+    return out
+
+
+def run_worker(settings: Settings) -> int:
+    """Run the streams worker until stopped (SIGTERM / Ctrl-C)."""
+    worker = Worker(settings)
+    worker.ensure_internal_topics()
+    metrics.serve(settings.metrics_port)
+    faust.Worker(worker.app, loglevel=settings.log_level.lower(), quiet=True,
+                 override_logging=False).execute_from_commandline()
+    return 1 if worker.failed is not None else 0

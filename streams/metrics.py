@@ -1,0 +1,34 @@
+"""Prometheus metrics of the streams worker (scraped at AI_TRADER_METRICS_PORT)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+log = logging.getLogger("ai_trader.streams.metrics")
+
+EVENTS_IN = Counter("streams_events_in_total", "Records consumed", ["topic"])
+EVENTS_OUT = Counter("streams_events_out_total", "Records produced", ["topic"])
+DEAD_LETTERS = Counter("streams_dead_letters_total", "Records sent to a dead-letter topic",
+                       ["topic", "stage"])
+PROCESSING = Histogram(
+    "streams_processing_seconds", "Time to process one record", ["agent"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+CANDLES_SKIPPED = Counter("streams_candles_skipped_total", "Candles ignored or rejected",
+                          ["status"])
+IDEAS = Counter("streams_ideas_total", "Ideas proposed", ["strategy"])
+DECISIONS = Counter("gate_decisions_total", "Decision events", ["action", "outcome"])
+FAILED_CHECKS = Counter("gate_failed_checks_total", "Failed gate checks", ["check"])
+REFUSALS = Counter("gate_command_refusals_total", "Refused control commands", ["code"])
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on `port` (0 = not exposed)."""
+    if port <= 0:
+        return
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:
+        log.warning("metrics not exposed on port %d: %s", port, exc)
