@@ -95,6 +95,7 @@ def services(settings: Settings, with_ui: bool = True) -> list[Service]:
         Service("worker", [*exe, "worker"]),
         Service("broker", [*exe, "broker"]),
         Service("sinks", [*exe, "sinks"]),
+        Service("explainer", [*exe, "explainer"]),
         Service("api", [*exe, "api"], url=f"http://{settings.api_host}:{settings.api_port}"),
     ]
     ui_app = Path(__file__).resolve().parents[1] / "ui" / "app.py"

@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     broker: Literal["paper", "mt5"] = Field("paper", alias="AI_TRADER_BROKER")
     account: str = Field("paper-1", alias="AI_TRADER_ACCOUNT")
 
+    # --- explainer: LLM explanations (streams/explainer, issue 9) ---------------------------
+    openai_timeout_seconds: float = Field(20.0, alias="OPENAI_TIMEOUT_SECONDS", gt=0)
+    openai_max_retries: int = Field(2, alias="OPENAI_MAX_RETRIES", ge=0, le=10)
+    llm_daily_call_budget: int = Field(500, alias="LLM_DAILY_CALL_BUDGET", ge=0)
+    llm_daily_token_budget: int = Field(300_000, alias="LLM_DAILY_TOKEN_BUDGET", ge=0)
+    llm_max_output_tokens: int = Field(200, alias="LLM_MAX_OUTPUT_TOKENS", ge=16, le=4096)
+    explainer_metrics_port: int = Field(9109, alias="EXPLAINER_METRICS_PORT", ge=0, le=65535)
+
     # --- intervals (blueprint §10.1) -------------------------------------------------------
     snapshot_interval_seconds: float = Field(60.0, alias="SNAPSHOT_INTERVAL_SECONDS", gt=0)
     account_snapshot_interval_seconds: float = Field(
