@@ -26,14 +26,16 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.streams import _current_event  # pinned faust 0.15: see _market_agent
 
 from streams import metrics, records
 from streams.core.indicators import IndicatorEngine, UpdateStatus
@@ -58,6 +60,9 @@ from topics.settings import Settings
 
 log = logging.getLogger("ai_trader.streams")
 NEWS_KEEP = 500
+#: Candles per batch and the longest a batch waits to fill (adds at most that latency).
+MARKET_BATCH = 500
+MARKET_BATCH_WAIT = 0.002
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
 
@@ -112,14 +117,17 @@ class Context:
         if "calendar" in str(value.get("feed")):  # calendar, demo-calendar, ...
             self._calendar_success(value.get("last_success"))
 
-    def market(self) -> MarketContext:
-        """A frozen view for one evaluation."""
+    def market(self, candle_input: tuple[str, int, int]) -> MarketContext:
+        """A frozen view for one evaluation; `candle_input` is (topic, partition, offset)
+        of the candle being evaluated."""
+        topic, partition, offset = candle_input
         return MarketContext(
             account_id=self.account_id, code_version=self.code_version,
             calendar=tuple(self.calendar.values()),
             calendar_last_success=self.calendar_last_success,
             news=tuple(self.news.values()), account=self.accounts.get(self.account_id),
-            latest=self.latest, positions_of_inputs=dict(self.positions),
+            latest=self.latest,
+            positions_of_inputs={**self.positions, topic: (partition, offset)},
         )
 
     def strategies_for(self, symbol: str, timeframe: str) -> list[Strategy]:
@@ -187,13 +195,21 @@ class Worker:
         # Table values are JSON bytes encoded here: explicit, and independent of faust's codecs.
         self.engines = self.app.Table("engines", partitions=self._partitions("market.candles.v1"),
                                       key_type=bytes, value_type=bytes)
-        self.books = self.app.Table("books", partitions=self._partitions("gate.inbox.v1"),
+        gate_parts = self._partitions("gate.inbox.v1")
+        self.books = self.app.Table("books", partitions=gate_parts,
                                     key_type=bytes, value_type=bytes)
+        # The gate's keyed stores, "account|id" -> JSON, beside the small book record.
+        self.gate_stores = {
+            name: self.app.Table(f"gate-{name}", partitions=gate_parts,
+                                 key_type=bytes, value_type=bytes)
+            for name in ("pending", "decided", "commands")
+        }
+        self._books: dict[str, tuple[bytes, Book, dict[str, TableView]]] = {}
         self.app.agent(self.candles, name="market")(self._market_agent)
         self.app.agent(self.gate_topics, name="gate")(self._gate_agent)
         self.app.task(self._context_task)
         self.app.task(self._seed_task)
-        self._engine_cache: dict[bytes, tuple[int, IndicatorEngine]] = {}
+        self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
         self.failed: Exception | None = None
 
     def _partitions(self, logical: str) -> int:
@@ -238,9 +254,12 @@ class Worker:
 
         from topics.bus import admin_client
 
+        gate_parts = self._partitions("gate.inbox.v1")
         wanted = {
             f"{self.app.conf.id}-engines-changelog": self._partitions("market.candles.v1"),
-            f"{self.app.conf.id}-books-changelog": self._partitions("gate.inbox.v1"),
+            f"{self.app.conf.id}-books-changelog": gate_parts,
+            **{f"{self.app.conf.id}-gate-{name}-changelog": gate_parts
+               for name in self.gate_stores},
         }
         admin = admin_client(self.settings)
         existing = admin.list_topics(timeout=30).topics
@@ -268,83 +287,117 @@ class Worker:
     # ---------------------------------------------------------------- market agent
 
     def _engine(self, key: bytes, symbol: str, timeframe: str) -> IndicatorEngine:
-        """The engine for a key, from a local cache of the table's state (no JSON on the
-        hot path); the table stays the source of truth after a restart or rebalance."""
-        stored = _load(self.engines.get(key))
-        version = 0 if stored is None else int(stored["v"])
+        """The engine for a key: the cached object while the table still holds what this
+        process wrote last (no JSON per candle), else rebuilt from the table (after a
+        restart or a rebalance)."""
+        stored = self.engines.get(key)
         cached = self._engine_cache.get(key)
-        if cached is not None and cached[0] == version:
+        if cached is not None and stored is not None and cached[0] is stored:
             return cached[1]
         engine = (IndicatorEngine(symbol, timeframe) if stored is None
-                  else IndicatorEngine.from_state(stored["engine"]))
-        self._engine_cache[key] = (version, engine)
+                  else IndicatorEngine.from_state(json.loads(stored)))
+        self._engine_cache[key] = (stored or b"", engine)
         return engine
 
     async def _market_agent(self, stream: Any) -> None:
-        async for event in stream.events():
+        """Candles in batches: every output of a batch is sent, then acknowledged, and
+        only then are the engines written to their table (one write per key per batch).
+        A crash before the write replays the batch onto the old state and re-sends the
+        same records; the state never runs ahead of what was published."""
+        async for events in stream.take_events(MARKET_BATCH, within=MARKET_BATCH_WAIT):
             started = time.perf_counter()
-            try:
-                _, candle = self._decode(event)
-            except CodecError as exc:
-                await self._dead_letter(event, exc, "decode", "market")
-                continue
-            metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
-            try:
-                await self._on_candle(event, candle)
-            except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
-                await self._dead_letter(event, exc, "process", "market")
-            except Exception as exc:
-                await self._crash("market", exc)
-            metrics.PROCESSING.labels(agent="market").observe(time.perf_counter() - started)
+            if not self.context.caught_up.is_set():
+                # After a start, strategies and context come back from their topics:
+                # evaluating before they are read would silently skip ideas.
+                await self.context.caught_up.wait()
+            futures: list[Awaitable[Any]] = []
+            touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
+            for event in events:
+                await self._market_event(event, futures, touched)
+            if futures:
+                await asyncio.gather(*futures)
+            for key, (engine, last) in touched.items():
+                raw = _dump(engine.to_state())
+                # A table write goes to the changelog partition of "the current event";
+                # in a batch that is the last candle of the key (same partition).
+                _current_event.set(weakref.ref(last))
+                self.engines[key] = raw
+                self._engine_cache[key] = (raw, engine)
+            _current_event.set(None)
+            metrics.PROCESSING.labels(agent="market").observe(
+                (time.perf_counter() - started) / max(len(events), 1))
 
-    async def _on_candle(self, event: Any, candle: dict[str, Any]) -> None:
+    async def _market_event(self, event: Any, futures: list[Awaitable[Any]],
+                            touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
+        try:
+            _, candle = self._decode(event)
+        except CodecError as exc:
+            await self._dead_letter(event, exc, "decode", "market")
+            return
+        metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
+        try:
+            await self._on_candle(event, candle, futures, touched)
+        except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
+            await self._dead_letter(event, exc, "process", "market")
+        except Exception as exc:
+            await self._crash("market", exc)
+
+    async def _on_candle(self, event: Any, candle: dict[str, Any],
+                         futures: list[Awaitable[Any]],
+                         touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
         symbol, timeframe = candle["symbol"], candle["timeframe"]
         key = f"{symbol}|{timeframe}".encode()
-        engine = self._engine(key, symbol, timeframe)
+        engine = touched[key][0] if key in touched else self._engine(key, symbol, timeframe)
         update = engine.update(records.candle(candle))
         if update.status in (UpdateStatus.IGNORED, UpdateStatus.REJECTED):
             metrics.CANDLES_SKIPPED.labels(status=str(update.status)).inc()
             if update.status is UpdateStatus.REJECTED:
                 raise ValueError(f"candle rejected: {update.reason}")
             return
-        stored = _load(self.engines.get(key))
-        version = 1 if stored is None else int(stored["v"]) + 1
-        self.engines[key] = _dump({"v": version, "engine": engine.to_state()})
-        self._engine_cache[key] = (version, engine)
+        touched[key] = (engine, event)
         values = update.values
         if values is None:
             return
         snapshot = records.indicators_record(values, event.message.partition,
                                              event.message.offset)
-        await self._send("market.indicators.v1", symbol, snapshot)
+        futures.append(await self._send("market.indicators.v1", symbol, snapshot))
         self.context.latest[(symbol, timeframe)] = snapshot
         if not candle.get("closed", True):
             return
-        # After a start, strategies and context come back from their topics: evaluating
-        # before they are read would silently skip ideas.
-        await self.context.caught_up.wait()
-        ctx = self.context.market()
-        ctx = MarketContext(**{**_fields(ctx), "positions_of_inputs": {
-            **ctx.positions_of_inputs,
-            "market.candles.v1": (event.message.partition, event.message.offset)}})
-        for strategy in self.context.strategies_for(symbol, timeframe):
+        strategies = self.context.strategies_for(symbol, timeframe)
+        if not strategies:
+            return
+        ctx = self.context.market(
+            ("market.candles.v1", event.message.partition, event.message.offset))
+        for strategy in strategies:
             proposal = propose(strategy, candle, snapshot, ctx)
             if proposal is None:
                 continue
             metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
-            await self._send("snapshots.bundles.v1", ctx.account_id, proposal.bundle)
-            await self._send("gate.inbox.v1", ctx.account_id, {
+            futures.append(await self._send("snapshots.bundles.v1", ctx.account_id,
+                                            proposal.bundle))
+            futures.append(await self._send("gate.inbox.v1", ctx.account_id, {
                 "account": ctx.account_id, "idea": proposal.idea_record,
-                "bundle": proposal.bundle, "command": None})
+                "bundle": proposal.bundle, "command": None}))
 
     # ---------------------------------------------------------------- gate agent
 
-    def _book(self, account: str) -> Book:
-        stored = _load(self.books.get(account.encode()))
+    def _book(self, account: str) -> tuple[Book, dict[str, TableView]]:
+        """The account's book: the cached object while the table still holds what this
+        process wrote last (no JSON parsing per event), else rebuilt from the table."""
+        stored = self.books.get(account.encode())
+        cached = self._books.get(account)
+        if cached is not None and stored is not None and cached[0] is stored:
+            return cached[1], cached[2]
+        views = {name: TableView(table, f"{account}|")
+                 for name, table in self.gate_stores.items()}
+        stores = {"pending": views["pending"], "decided": views["decided"],
+                  "commands": views["commands"]}
         if stored is not None:
-            return Book.from_state(stored)
+            return Book.from_state(json.loads(stored), **stores), views
         log.info("gate: new book for account %s (default risk config)", account)
-        return Book.new(account, default_risk_config(), self.settings.code_version)
+        return Book.new(account, default_risk_config(), self.settings.code_version,
+                        **stores), views
 
     async def _gate_agent(self, stream: Any) -> None:
         async for event in stream.events():
@@ -365,7 +418,26 @@ class Worker:
 
     async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
         account = value["account"]
-        book = self._book(account)
+        book, views = self._book(account)
+        try:
+            out = self._apply_to_book(book, event, logical, value)
+            await self._publish(account, out)
+        except BaseException:
+            # The book may be half-changed: forget it, the table still has the last
+            # state whose outputs were acknowledged.
+            self._books.pop(account, None)
+            for view in views.values():
+                view.rollback()
+            raise
+        # Only now, with every output acknowledged, does the state move on.
+        for view in views.values():
+            view.commit()
+        raw = _dump(book.to_state())
+        self.books[account.encode()] = raw
+        self._books[account] = (raw, book, views)
+
+    def _apply_to_book(self, book: Book, event: Any, logical: str,
+                       value: dict[str, Any]) -> Outputs:
         msg = event.message
         if logical == "gate.inbox.v1":
             if value.get("command") is not None:
@@ -377,8 +449,7 @@ class Worker:
             out = book.on_account(value)
         else:
             out = book.on_order_result(value)
-        await self._publish(account, out)
-        self.books[account.encode()] = _dump(book.to_state())
+        return out
 
     async def _publish(self, account: str, out: Outputs) -> None:
         """Send every output and wait for the acknowledgements (before the table write)."""
@@ -453,6 +524,62 @@ class Worker:
                  account, len(commands) - 1)
 
 
+_DELETED = object()
+
+
+class TableView(MutableMapping[str, Any]):
+    """One account's keys of a Faust table as a JSON mapping, writes held until `commit`.
+
+    The gate changes its state only after its outputs are acknowledged; a view lets the
+    pure `Book` read and write as if it were a dict while that ordering holds.
+    Iteration is not offered: the book never scans a store.
+    """
+
+    def __init__(self, table: Any, prefix: str) -> None:
+        self.table = table
+        self.prefix = prefix
+        self.staged: dict[str, Any] = {}
+
+    def _key(self, key: str) -> bytes:
+        return (self.prefix + key).encode()
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.staged:
+            value = self.staged[key]
+            if value is _DELETED:
+                raise KeyError(key)
+            return value
+        raw = self.table.get(self._key(key))
+        if raw is None:
+            raise KeyError(key)
+        return json.loads(raw)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.staged[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 - KeyError when absent, as a dict would
+        self.staged[key] = _DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        raise TypeError("a gate store is not iterable")
+
+    def __len__(self) -> int:
+        raise TypeError("a gate store has no length")
+
+    def commit(self) -> None:
+        for key, value in self.staged.items():
+            if value is _DELETED:
+                if self._key(key) in self.table:
+                    del self.table[self._key(key)]
+            else:
+                self.table[self._key(key)] = _dump(value)
+        self.staged.clear()
+
+    def rollback(self) -> None:
+        self.staged.clear()
+
+
 def _load(value: bytes | None) -> Any:
     return None if value is None else json.loads(value)
 
@@ -474,10 +601,6 @@ def _count(out: Outputs) -> None:
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
     return consumer.partitions_for_topic(topic) or set()
-
-
-def _fields(ctx: MarketContext) -> dict[str, Any]:
-    return {name: getattr(ctx, name) for name in ctx.__dataclass_fields__}
 
 
 SEED_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ai-trader.local/seed")

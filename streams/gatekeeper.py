@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,11 +43,9 @@ from streams.core.model import (
 )
 from streams.core.strategy import NoMatch, Strategy, StrategyError, parse_strategy
 from streams.defaults import parse_risk_config
-from streams.proposals import from_bundle
+from streams.proposals import from_bundle, strategy_from_json
 from topics.commands import GATE_KINDS, CommandRefused, verify
 
-#: How many decided idea ids and applied command ids the book remembers.
-RECENT_IDS = 1000
 ORDER_TTL = timedelta(minutes=2)
 STATUS_OF_OUTCOME = {
     "auto_execute": "auto_executing",
@@ -108,10 +106,14 @@ class Book:
     code_version: str = "dev"
     config_version: int = 0
     strategies: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     inflight: dict[str, dict[str, Any]] = field(default_factory=dict)
-    decided: list[str] = field(default_factory=list)
-    commands: list[str] = field(default_factory=list)
+    #: idea id -> expiry (ISO) of every idea waiting for a human: small, in the record
+    expiries: dict[str, str] = field(default_factory=dict)
+    # Keyed stores that grow with history live beside the record (their own Faust tables
+    # in the worker, plain dicts in tests and replay), so one event writes a few bytes:
+    pending: MutableMapping[str, dict[str, Any]] = field(default_factory=dict)
+    decided: MutableMapping[str, str] = field(default_factory=dict)  # idea id -> status
+    commands: MutableMapping[str, str] = field(default_factory=dict)  # command id -> kind
     last_account: dict[str, Any] | None = None
     last_hash: str | None = None
 
@@ -122,35 +124,51 @@ class Book:
         return {
             "account": self.account, "state": self.state.to_state(),
             "code_version": self.code_version, "config_version": self.config_version,
-            "strategies": self.strategies, "pending": self.pending, "inflight": self.inflight,
-            "decided": self.decided, "commands": self.commands,
+            "strategies": self.strategies, "inflight": self.inflight,
+            "expiries": self.expiries,
             "last_account": self.last_account, "last_hash": self.last_hash,
         }
 
     @classmethod
-    def from_state(cls, data: Mapping[str, Any]) -> Book:
-        """Inverse of `to_state`."""
+    def from_state(
+        cls, data: Mapping[str, Any],
+        pending: MutableMapping[str, dict[str, Any]] | None = None,
+        decided: MutableMapping[str, str] | None = None,
+        commands: MutableMapping[str, str] | None = None,
+    ) -> Book:
+        """Inverse of `to_state`, with the keyed stores attached."""
         return cls(
+            pending={} if pending is None else pending,
+            decided={} if decided is None else decided,
+            commands={} if commands is None else commands,
+            expiries=dict(data.get("expiries", {})),
             account=data["account"], state=GateState.from_state(data["state"]),
             code_version=data.get("code_version", "dev"),
             config_version=int(data.get("config_version", 0)),
-            strategies=dict(data.get("strategies", {})), pending=dict(data.get("pending", {})),
-            inflight=dict(data.get("inflight", {})), decided=list(data.get("decided", [])),
-            commands=list(data.get("commands", [])), last_account=data.get("last_account"),
+            strategies=dict(data.get("strategies", {})),
+            inflight=dict(data.get("inflight", {})), last_account=data.get("last_account"),
             last_hash=data.get("last_hash"),
         )
 
     @classmethod
-    def new(cls, account: str, config: RiskConfig, code_version: str) -> Book:
+    def new(
+        cls, account: str, config: RiskConfig, code_version: str,
+        pending: MutableMapping[str, dict[str, Any]] | None = None,
+        decided: MutableMapping[str, str] | None = None,
+        commands: MutableMapping[str, str] | None = None,
+    ) -> Book:
         """A book for an account never seen before."""
-        return cls(account=account, state=GateState(config=config), code_version=code_version)
+        return cls(account=account, state=GateState(config=config), code_version=code_version,
+                   pending={} if pending is None else pending,
+                   decided={} if decided is None else decided,
+                   commands={} if commands is None else commands)
 
     # ---- views
 
     def strategy(self, strategy_id: str) -> Strategy | None:
         """The current version of a strategy, or None."""
         entry = self.strategies.get(strategy_id)
-        return None if entry is None else parse_strategy(entry["definition"])
+        return None if entry is None else strategy_from_json(records.canonical(entry["definition"]))
 
     def account_state(self) -> AccountState | None:
         return None if self.last_account is None else AccountState.from_dict(self.last_account)
@@ -164,9 +182,11 @@ class Book:
 
     # ---- helpers
 
-    def _remember(self, ids: list[str], value: str) -> None:
-        ids.append(value)
-        del ids[:-RECENT_IDS]
+    def _settle(self, idea_id: str, status: str) -> None:
+        """The idea reached a status after which no command can change it."""
+        self.pending.pop(idea_id, None)
+        self.expiries.pop(idea_id, None)
+        self.decided[idea_id] = status
 
     def _event(self, d: Decision, *, confidence_json: str | None = None,
                inputs: list[dict[str, Any]] | None = None,
@@ -233,10 +253,9 @@ class Book:
 
     def expire(self, at: datetime, out: Outputs) -> None:
         """Ideas waiting for a human past their expiry become `expired` (event time)."""
-        for idea_id, entry in sorted(self.pending.items()):
-            if records_time(entry["expires_at"]) <= at:
-                del self.pending[idea_id]
-                self._remember(self.decided, idea_id)
+        for idea_id, expires in sorted(self.expiries.items()):
+            if records_time(expires) <= at:
+                self._settle(idea_id, "expired")
                 out.statuses.append(self._status(idea_id, "expired", at, "idea_expired"))
 
     # ---- ideas
@@ -278,7 +297,7 @@ class Book:
         out.statuses.append(self._status(idea.idea_id, status, idea.created_at, reason,
                                          main["decision_id"], published_idea))
         if result.outcome == "auto_execute":
-            self._remember(self.decided, idea.idea_id)
+            self._settle(idea.idea_id, "auto_executing")
             out.orders.append(self._order(idea, result.lot_size, main["decision_id"],
                                           idea.created_at, human=False))
         elif result.outcome == "needs_approval":
@@ -287,8 +306,9 @@ class Book:
                 "calendar": context.calendar.to_dict(), "decision_id": main["decision_id"],
                 "confidence_json": confidence_json,
             }
+            self.expiries[idea.idea_id] = records_iso(result.expires_at) or ""
         else:
-            self._remember(self.decided, idea.idea_id)
+            self._settle(idea.idea_id, status)
         if self._control_snapshot() != before:
             out.risk_states.append(self._risk_state("gate", idea.created_at))
         return out
@@ -310,7 +330,7 @@ class Book:
             out.refusals.append(str(exc))
             out.replies.append(self._reply(command, "refused", str(exc), None, now))
             return out
-        self._remember(self.commands, command["command_id"])
+        self.commands[command["command_id"]] = command["kind"]
         at = command["issued_at"]
         self.expire(at, out)
         handler = _COMMAND_HANDLERS[command["kind"]]
@@ -363,14 +383,12 @@ class Book:
         if not check.ok:
             code = _refusal_code(check.decisive)
             if code == "expired":
-                del self.pending[idea_id]
-                self._remember(self.decided, idea_id)
+                self._settle(idea_id, "expired")
                 out.statuses.append(self._status(idea_id, "expired", at, "idea_expired",
                                                  events[0]["decision_id"]))
             raise CommandRefused(code, f"{check.reason}: "
                                  f"{check.decisive.describe() if check.decisive else ''}".strip())
-        del self.pending[idea_id]
-        self._remember(self.decided, idea_id)
+        self._settle(idea_id, "approved")
         decision_id = events[0]["decision_id"]
         out.statuses.append(self._status(idea_id, "approved", at, None, decision_id))
         out.orders.append(self._order(idea, check.lot_size, decision_id, at, human=True))
@@ -386,8 +404,7 @@ class Book:
         self.state = t.state
         events = [self._event(d, gate_state_json=gate_json) for d in t.decisions]
         out.decisions.extend(events)
-        del self.pending[idea_id]
-        self._remember(self.decided, idea_id)
+        self._settle(idea_id, "rejected_by_human")
         out.statuses.append(self._status(idea_id, "rejected_by_human", at,
                                          command.get("reason"), events[0]["decision_id"]))
         return {"decision_id": events[0]["decision_id"], "idea_id": idea_id}

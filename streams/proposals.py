@@ -9,6 +9,7 @@ an input would fail here, live, rather than years later in an audit.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,16 @@ class Proposal:
 
 class BundleMismatch(RuntimeError):
     """The idea re-derived from its bundle differs from the live one: an input is missing."""
+
+
+@functools.lru_cache(maxsize=512)
+def strategy_from_json(text: str) -> Strategy:
+    """Parse (and schema-validate) a strategy definition once per distinct text.
+
+    Validation costs about a millisecond and the same few definitions arrive with every
+    bundle; a Strategy is immutable, so sharing one is safe.
+    """
+    return parse_strategy_json(text)
 
 
 def snapshot_id_for(idea_id: str) -> str:
@@ -153,7 +164,7 @@ def propose(
 
 def from_bundle(bundle: Mapping[str, Any]) -> Proposal | NoMatch:
     """The idea and confidence that a bundle's inputs give: the single derivation path."""
-    strategy = parse_strategy_json(bundle["strategy_json"])
+    strategy = strategy_from_json(bundle["strategy_json"])
     values = records.indicators(bundle["indicators"])
     higher_record = bundle.get("higher_timeframe")
     higher = {higher_record["timeframe"]: higher_record} if higher_record else {}

@@ -1,0 +1,214 @@
+"""End to end through the streams worker: candle published -> decision event consumed.
+
+    .venv/bin/python tests/bench/bench_pipeline.py [--symbols 10 100] [--candles 20000]
+                                                   [--paced-rate 500]
+
+One `ai-trader worker` process (the production entry point) on fresh topics of the
+running bus. Every candle goes through the indicator engine and strategy evaluation;
+a bench strategy matches every closed candle of the first `--deciding` symbols (default
+1: one symbol in 10 or in 100 produces an idea and a decision per candle, the rest are
+evaluated without a match, as most candles are live). For each symbol count:
+
+- latency: candles published at `--paced-rate` per second; for each decision, the time
+  from its candle's publication to the decision's arrival at a consumer (p50/p99);
+- throughput: `--candles` published as fast as the producer goes; candles per second
+  from the first publication to the last indicator record consumed (every candle has
+  one), with the decisions of that burst counted too.
+
+Targets (issue 4): p99 <= 25 ms and >= 5,000 candles/s on one worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.streams.harness import ANY_BAR_BUY, Bus, WorkerProcess  # noqa: E402
+from topics.bus import admin_client, ensure_topics, wait_for_bus  # noqa: E402
+from topics.catalog import Catalog  # noqa: E402
+from topics.settings import Settings  # noqa: E402
+
+T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+
+
+def strategy(symbols: list[str]) -> dict[str, Any]:
+    """Matches every warm candle of `symbols`."""
+    return {**ANY_BAR_BUY, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench{len(symbols)}")),
+            "name": f"Bench every bar ({len(symbols)} symbols)", "allowed_symbols": symbols,
+            "forbidden_conditions": {"block_high_impact_news_minutes": 0}}
+
+
+def candle(symbol: str, i: int) -> dict[str, Any]:
+    base = 100.0 + (hash(symbol) % 50) + i * 0.01 + (i % 3) * 0.02
+    return {"symbol": symbol, "timeframe": "M1", "open_time": T0 + timedelta(minutes=i),
+            "open": base, "high": base + 0.5, "low": base - 0.4, "close": base + 0.1,
+            "volume": 10, "source": "bench", "spread": 0.01, "closed": True}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class Run:
+    def __init__(self, settings: Settings, n_symbols: int, tmp: Path, deciding: int) -> None:
+        self.deciding = deciding
+        self.catalog = Catalog(prefix=f"bench{uuid.uuid4().hex[:8]}.")
+        ensure_topics(settings, self.catalog)
+        self.settings = settings
+        self.symbols = [f"S{k:03d}" for k in range(n_symbols)]
+        self.worker = WorkerProcess(settings, self.catalog, tmp)
+        self.io = Bus(settings, self.catalog)
+        self.index = dict.fromkeys(self.symbols, 0)
+        self.sent: dict[tuple[str, datetime], float] = {}
+        self.indicator_latency: list[float] = []
+        self.decided: list[tuple[float, float]] = []
+        self.indicators = 0
+        self.last_indicator = 0.0
+
+    def start(self) -> None:
+        self.worker.start()
+        self.io.follow(["control.replies.v1", "decisions.log.v1", "market.indicators.v1"])
+        self.io.wait(lambda rs: sum(r.topic == "control.replies.v1" for r in rs) >= 4, 120,
+                     "seed replies")
+        strat = strategy(self.symbols[:self.deciding])
+        reply = self.io.reply(self.io.command("put_strategy", strategy_id=strat["id"],
+                                              payload={"definition": strat})["command_id"])
+        assert reply["status"] == "accepted", reply
+        # The kill switch makes every idea a decision without growing the pending book.
+        self.io.reply(self.io.command("kill_switch", reason="benchmark")["command_id"])
+        self.publish(15 * len(self.symbols), rate=None)  # warm-up: no idea possible yet
+        time.sleep(2)
+
+    def publish(self, n: int, rate: float | None) -> float:
+        producer = self.io.producer
+        began = time.perf_counter()
+        began_wall = time.time()
+        for k in range(n):
+            sym = self.symbols[k % len(self.symbols)]
+            i = self.index[sym]
+            self.index[sym] = i + 1
+            rec = candle(sym, i)
+            self.sent[(sym, rec["open_time"] + timedelta(minutes=1))] = time.time()
+            producer.send("market.candles.v1", sym, rec)
+            if k % 200 == 0:
+                producer._producer.poll(0)
+            if rate is not None:
+                producer._producer.poll(0)
+                # Read the outputs while waiting for the next send: a record's latency is
+                # measured when it arrives, not when the bench gets round to it.
+                while time.perf_counter() < began + (k + 1) / rate:
+                    self.collect(0.002)
+        producer.flush()
+        return began_wall
+
+    def collect(self, timeout: float) -> None:
+        """Read what arrived: indicator records and decisions, with their arrival times."""
+        consumer = self.io._consumer
+        assert consumer is not None
+        for r in consumer.poll(5000, timeout):
+            now = time.time()
+            v = r.value
+            if r.topic == "market.indicators.v1":
+                self.indicators += 1
+                self.last_indicator = now
+                sent = self.sent.get((v["symbol"], v["open_time"] + timedelta(minutes=1)))
+                if sent is not None:
+                    self.indicator_latency.append(now - sent)
+            elif r.topic == "decisions.log.v1" and v["action"] == "risk_rejected":
+                key = (v["symbol"], v["occurred_at"])
+                if key in self.sent:
+                    self.decided.append((self.sent.pop(key), now))
+
+    def drain(self, candles: int, timeout: float) -> tuple[list[tuple[float, float]], float]:
+        """Until `candles` indicator records (and their decisions) arrived: the
+        (published, consumed) wall times of each decision, and when the last indicator
+        record arrived. Counters restart for the next phase."""
+        deadline = time.monotonic() + timeout
+        expected = self.expected_decisions(candles)
+        while ((self.indicators < candles or len(self.decided) < expected)
+               and time.monotonic() < deadline):
+            self.collect(0.05)
+        out, last = self.decided, self.last_indicator
+        self.decided, self.indicators = [], 0
+        return out, last
+
+    def expected_decisions(self, candles: int) -> int:
+        return candles * self.deciding // len(self.symbols)
+
+    def stop(self) -> None:
+        self.io.close()
+        self.worker.stop()
+        admin = admin_client(self.settings)
+        futures = admin.delete_topics(
+            [*self.catalog.physical_topics(),
+             f"{self.catalog.prefix}ai-trader-streams-engines-changelog",
+             f"{self.catalog.prefix}ai-trader-streams-books-changelog"], operation_timeout=30)
+        for fut in futures.values():
+            try:
+                fut.result()
+            except Exception:  # noqa: BLE001, S110 - best-effort cleanup
+                pass
+
+
+def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
+          deciding: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Run(settings, n_symbols, Path(tmp), deciding)
+        try:
+            run.start()
+            run.drain(15 * n_symbols, 60)  # the warm-up
+            run.sent.clear()
+            run.indicator_latency.clear()
+            n_paced = int(min(candles, paced * 10))
+            run.publish(n_paced, rate=paced)
+            lat = [c - p for p, c in run.drain(n_paced, 120)[0]]
+            ind = run.indicator_latency
+            print(f"  indicators, paced: p50 {statistics.median(ind) * 1000:.2f} ms, "
+                  f"p99 {percentile(ind, 0.99) * 1000:.2f} ms ({len(ind)} records)")
+            began = run.publish(candles, rate=None)
+            decided, last = run.drain(candles, 300)
+            return {
+                "symbols": n_symbols, "deciding": deciding, "paced_rate": paced,
+                "paced_n": len(lat), "p50_ms": statistics.median(lat) * 1000,
+                "p99_ms": percentile(lat, 0.99) * 1000, "burst_n": candles,
+                "burst_decisions": len(decided), "candles_per_s": candles / (last - began),
+            }
+        finally:
+            run.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--candles", type=int, default=20_000)
+    parser.add_argument("--paced-rate", type=float, default=500.0)
+    parser.add_argument("--deciding", type=int, default=1,
+                        help="symbols whose every candle becomes a decision")
+    args = parser.parse_args()
+    settings = Settings(AI_TRADER_ENV="test")  # type: ignore[call-arg]
+    wait_for_bus(settings, timeout=30)
+    print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}  one worker process")
+    print(f"{'symbols':>8} {'deciding':>8} {'paced/s':>8} {'decided':>8} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'burst n':>8} {'decided':>8} {'candles/s':>10}")
+    for n in args.symbols:
+        r = bench(settings, n, args.candles, args.paced_rate, args.deciding)
+        print(f"{r['symbols']:>8} {r['deciding']:>8} {r['paced_rate']:>8.0f} "
+              f"{r['paced_n']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+              f"{r['burst_n']:>8} {r['burst_decisions']:>8} {r['candles_per_s']:>10.0f}")
+    print("targets: p99 <= 25 ms, >= 5,000 candles/s end to end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
