@@ -27,6 +27,7 @@ from connectors.market.parse import (
     parse_ohlcv_csv,
     parse_parquet,
 )
+from connectors.market.resample import Resampler
 from connectors.market.schedule import DemoSchedule
 from connectors.market.synthetic import TIMEFRAME_DELTAS, SyntheticMarket
 from connectors.news.config import load_aliases
@@ -112,13 +113,18 @@ def market_feed(settings: Settings, demo: bool, clock: Clock) -> FeedSpec | None
     """The configured market feed (the synthetic one in demo mode)."""
     kind = "synthetic" if demo else settings.market_feed
     if kind == "synthetic":
-        timeframe = settings.market_timeframes[0]
+        # The finest timeframe is generated; the others are resampled from it.
+        timeframe = min(settings.market_timeframes, key=lambda t: TIMEFRAME_DELTAS[t])
         step = TIMEFRAME_DELTAS[timeframe]
-        start = clock() - step * settings.synthetic_warmup_bars
+        higher = {t: TIMEFRAME_DELTAS[t] for t in settings.market_timeframes if t != timeframe}
+        # History enough for the slowest timeframe's indicators to be warm at "now".
+        start = clock() - max([step, *higher.values()]) * settings.synthetic_warmup_bars
         market = SyntheticMarket(tuple(settings.market_symbols), timeframe,
                                  settings.synthetic_seed, start,
                                  schedule=DemoSchedule(settings.synthetic_seed))
-        return FeedSpec(SyntheticFeed(market, settings.synthetic_speed, clock()), 0.0)
+        resampler = Resampler(step, higher) if higher else None
+        return FeedSpec(SyntheticFeed(market, settings.synthetic_speed, clock(),
+                                      resampler=resampler), 0.0)
     if kind == "replay":
         if settings.market_replay_path is None:
             raise ValueError("MARKET_FEED=replay needs MARKET_REPLAY_PATH")

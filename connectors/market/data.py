@@ -17,6 +17,7 @@ from connectors.brokers.mt5.parse import TIMEFRAME_CODES, rates_to_candles, serv
 from connectors.core.feed import Batch
 from connectors.core.publish import Outgoing, Rejected
 from connectors.market.parse import ParsedCandles
+from connectors.market.resample import Resampler
 from connectors.market.synthetic import SyntheticMarket
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,13 @@ class SyntheticFeed:
     """
 
     def __init__(self, market: SyntheticMarket, speed: float | None,
-                 catch_up_to: datetime | None = None, name: str = "synthetic") -> None:
+                 catch_up_to: datetime | None = None, name: str = "synthetic",
+                 resampler: Resampler | None = None) -> None:
         self.name = name
         self.market = market
         self.speed = speed or None
         self.catch_up_to = catch_up_to
+        self.resampler = resampler
 
     def event_time(self) -> datetime:
         """The open time of the last bar published (the demo's "now")."""
@@ -93,7 +96,10 @@ class SyntheticFeed:
         steps = FAST_CHUNK // max(1, len(self.market.symbols)) if fast else 1
         records: list[Outgoing] = []
         for _ in range(steps):
-            records.extend(_out(bar.record) for bar in self.market.next_bars())
+            bars = [bar.record for bar in self.market.next_bars()]
+            if self.resampler is not None:
+                bars = self.resampler.add_all(bars)
+            records.extend(_out(bar) for bar in bars)
             if self.catch_up_to is not None and self.market.next_time >= self.catch_up_to \
                     and self.speed is not None:
                 break
