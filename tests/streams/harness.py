@@ -204,3 +204,32 @@ def dumps(obj: Any) -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def statuses(io: Bus, status: str) -> list[dict[str, Any]]:
+    return [s for s in io.of("ideas.status.v1") if s["status"] == status]
+
+
+WARM_UP = 14  # candles before RSI 14 / ATR 14 exist: no idea can come from them
+
+
+def feed(io: Bus, n: int, first: int = 0, start: datetime | None = None) -> list[dict[str, Any]]:
+    """Publish n candles. From a cold start, the warm-up candles go first and the test
+    waits for their indicators: strategy changes reach the market agent through a
+    topic, so they apply from when the worker has read them, not from when published."""
+    start = start or minute_floor(now()) - timedelta(minutes=n + 1)
+    batch = candles(start, n, first=first)
+    head = batch[:WARM_UP] if first == 0 else []
+    before = len(io.of("market.indicators.v1"))
+    for c in head:
+        io.producer.send("market.candles.v1", c["symbol"], c)
+    io.producer.flush()
+    if head:
+        io.wait(lambda rs: len(io.of("market.indicators.v1")) >= before + len(head), 60,
+                "the warm-up indicators")
+    for c in batch[len(head):]:
+        io.producer.send("market.candles.v1", c["symbol"], c)
+    io.producer.flush()
+    return batch
+
+

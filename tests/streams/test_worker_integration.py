@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from streams.core.audit import verify_chain
 from streams.proposals import from_bundle
@@ -23,78 +19,26 @@ from tests.streams.harness import (
     ANY_BAR_BUY,
     Bus,
     WorkerProcess,
-    candles,
+    feed,
     fresh_context,
     minute_floor,
     now,
+    statuses,
 )
 from topics.catalog import Catalog
-from topics.settings import Settings
 
-OUT_TOPICS = ("decisions.log.v1", "ideas.status.v1", "orders.requests.v1",
-              "control.replies.v1", "state.risk_config.v1", "state.strategies.v1",
-              "market.indicators.v1", "snapshots.bundles.v1")
 STRATEGY_ID = ANY_BAR_BUY["id"]
-
-
-@pytest.fixture
-def worker(bus: Settings, catalog: Catalog, tmp_path: Path) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(bus, catalog, tmp_path)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def io(bus: Settings, catalog: Catalog, worker: WorkerProcess) -> Iterator[Bus]:
-    b = Bus(bus, catalog)
-    b.follow(OUT_TOPICS)
-    # The worker seeds the default risk config and the shipped strategies on first start.
-    b.wait(lambda rs: sum(r.topic == "control.replies.v1" for r in rs) >= 4, 90,
-           "the seed commands' replies")
-    reply = b.reply(b.command("put_strategy", strategy_id=STRATEGY_ID,
-                              payload={"definition": ANY_BAR_BUY})["command_id"])
-    assert reply["status"] == "accepted", reply
-    yield b
-    b.close()
-
-
-def _statuses(io: Bus, status: str) -> list[dict]:
-    return [s for s in io.of("ideas.status.v1") if s["status"] == status]
-
-
-WARM_UP = 14  # candles before RSI 14 / ATR 14 exist: no idea can come from them
-
-
-def _feed(io: Bus, n: int, first: int = 0, start=None) -> list[dict]:
-    """Publish n candles. From a cold start, the warm-up candles go first and the test
-    waits for their indicators: strategy changes reach the market agent through a
-    topic, so they apply from when the worker has read them, not from when published."""
-    start = start or minute_floor(now()) - timedelta(minutes=n + 1)
-    batch = candles(start, n, first=first)
-    head = batch[:WARM_UP] if first == 0 else []
-    before = len(io.of("market.indicators.v1"))
-    for c in head:
-        io.producer.send("market.candles.v1", c["symbol"], c)
-    io.producer.flush()
-    if head:
-        io.wait(lambda rs: len(io.of("market.indicators.v1")) >= before + len(head), 60,
-                "the warm-up indicators")
-    for c in batch[len(head):]:
-        io.producer.send("market.candles.v1", c["symbol"], c)
-    io.producer.flush()
-    return batch
 
 
 def test_candles_become_ideas_waiting_for_approval_with_reproducible_bundles(io: Bus) -> None:
     start = minute_floor(now()) - timedelta(minutes=31)
     fresh_context(io, start + timedelta(minutes=30))
-    _feed(io, 30, start=start)
+    feed(io, 30, start=start)
 
-    io.wait(lambda rs: len(_statuses(io, "pending_approval")) >= 10, 60, "pending ideas")
+    io.wait(lambda rs: len(statuses(io, "pending_approval")) >= 10, 60, "pending ideas")
     io.wait(lambda rs: len(io.of("market.indicators.v1")) == 30, 30, "30 indicator records")
 
-    pending = _statuses(io, "pending_approval")
+    pending = statuses(io, "pending_approval")
     proposed = [d for d in io.of("decisions.log.v1") if d["action"] == "ai_proposed"]
     assert {p["idea_id"] for p in pending} == {d["trade_idea_id"] for d in proposed}
     # Supervised by default: AI trading off, every idea waits, no order goes out.
@@ -115,9 +59,9 @@ def test_candles_become_ideas_waiting_for_approval_with_reproducible_bundles(io:
 def test_approve_sends_exactly_one_order_and_refuses_everything_after(io: Bus) -> None:
     start = minute_floor(now()) - timedelta(minutes=21)
     fresh_context(io, start + timedelta(minutes=20))
-    _feed(io, 20, start=start)
-    io.wait(lambda rs: len(_statuses(io, "pending_approval")) >= 2, 60, "pending ideas")
-    idea_id = _statuses(io, "pending_approval")[0]["idea_id"]
+    feed(io, 20, start=start)
+    io.wait(lambda rs: len(statuses(io, "pending_approval")) >= 2, 60, "pending ideas")
+    idea_id = statuses(io, "pending_approval")[0]["idea_id"]
 
     ok = io.command("approve_idea", idea_id=idea_id, lot_size=Decimal("0.05"))
     reply = io.reply(ok["command_id"])
@@ -129,7 +73,7 @@ def test_approve_sends_exactly_one_order_and_refuses_everything_after(io: Bus) -
     assert again["status"] == "refused"
     assert again["reason"].startswith("already_decided")
 
-    forged = io.command("approve_idea", idea_id=_statuses(io, "pending_approval")[1]["idea_id"],
+    forged = io.command("approve_idea", idea_id=statuses(io, "pending_approval")[1]["idea_id"],
                         key=b"not-the-key-0123456789")
     assert io.reply(forged["command_id"])["reason"].startswith("bad_signature")
 
@@ -162,10 +106,10 @@ def test_kill_switch_blocks_the_next_idea_and_survives_a_restart(
     fresh_context(io, start + timedelta(minutes=40))
     kill = io.command("kill_switch", reason="news spike, hands off")
     assert io.reply(kill["command_id"])["status"] == "accepted"
-    _feed(io, 20, start=start)  # published right after the kill
+    feed(io, 20, start=start)  # published right after the kill
 
-    io.wait(lambda rs: len(_statuses(io, "halted_by_risk")) >= 5, 60, "halted ideas")
-    assert _statuses(io, "pending_approval") == []
+    io.wait(lambda rs: len(statuses(io, "halted_by_risk")) >= 5, 60, "halted ideas")
+    assert statuses(io, "pending_approval") == []
     halted = [d for d in io.of("decisions.log.v1") if d["action"] == "ai_halted"]
     assert halted[0]["issuer"] == "tester@example.com"
     assert "news spike, hands off" in halted[0]["rationale"]
@@ -175,11 +119,11 @@ def test_kill_switch_blocks_the_next_idea_and_survives_a_restart(
 
     worker.stop(signal.SIGKILL)  # no goodbye: the table's changelog must carry the kill
     worker.start()
-    seen_before = len(_statuses(io, "halted_by_risk"))
-    _feed(io, 10, first=20, start=start)
-    io.wait(lambda rs: len(_statuses(io, "halted_by_risk")) >= seen_before + 5, 90,
+    seen_before = len(statuses(io, "halted_by_risk"))
+    feed(io, 10, first=20, start=start)
+    io.wait(lambda rs: len(statuses(io, "halted_by_risk")) >= seen_before + 5, 90,
             "halted ideas after the restart")
-    assert _statuses(io, "pending_approval") == []
+    assert statuses(io, "pending_approval") == []
     assert io.of("orders.requests.v1") == []
 
     resumed = io.reply(io.command("resume", reason="reviewed")["command_id"])
@@ -200,8 +144,8 @@ def test_auto_execution_respects_max_concurrent_trades_and_drawdown_halts(io: Bu
     assert reply["status"] == "accepted", reply
     assert any(d["action"] == "ai_resumed" for d in io.of("decisions.log.v1"))
 
-    _feed(io, 25, start=start)
-    io.wait(lambda rs: len(_statuses(io, "rejected_by_risk")) >= 3, 60, "rejected ideas")
+    feed(io, 25, start=start)
+    io.wait(lambda rs: len(statuses(io, "rejected_by_risk")) >= 3, 60, "rejected ideas")
     orders = io.of("orders.requests.v1")
     assert len(orders) == 2  # max_concurrent_trades = 2, nothing more however many ideas
     rejected = [d for d in io.of("decisions.log.v1") if d["action"] == "risk_rejected"]
@@ -230,14 +174,14 @@ def test_no_idea_inside_a_high_impact_usd_blackout(io: Bus) -> None:
         "impact": "high", "title": "Non-Farm Payrolls", "previous_raw": None,
         "forecast_raw": None, "actual_raw": None, "previous": None, "forecast": None,
         "actual": None, "source": "test", "captured_at": start})
-    batch = _feed(io, 60, start=start)
+    batch = feed(io, 60, start=start)
     io.wait(lambda rs: len(io.of("market.indicators.v1")) == 60, 60, "60 indicator records")
-    io.wait(lambda rs: len(_statuses(io, "pending_approval")) >= 10, 30, "ideas")
+    io.wait(lambda rs: len(statuses(io, "pending_approval")) >= 10, 30, "ideas")
 
     def closes(c: dict) -> object:
         return c["open_time"] + timedelta(minutes=1)
 
-    times = {s["idea"]["created_at"] for s in _statuses(io, "pending_approval")}
+    times = {s["idea"]["created_at"] for s in statuses(io, "pending_approval")}
     blackout = {closes(c) for c in batch
                 if abs(closes(c) - release) <= timedelta(minutes=15)}
     assert blackout
@@ -257,8 +201,8 @@ def test_bad_records_go_to_dead_letters_and_the_pipeline_continues(
     bad_idea = {"account": ACCOUNT, "idea": factories.trade_idea(account=ACCOUNT),
                 "bundle": factories.snapshot_bundle(account=ACCOUNT), "command": None}
     io.send("gate.inbox.v1", ACCOUNT, bad_idea)
-    _feed(io, 20, start=start)
-    io.wait(lambda rs: len(_statuses(io, "pending_approval")) >= 3, 60, "ideas after garbage")
+    feed(io, 20, start=start)
+    io.wait(lambda rs: len(statuses(io, "pending_approval")) >= 3, 60, "ideas after garbage")
 
     dlq = Bus(io.settings, catalog)
     dlq._consumer = None
