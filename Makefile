@@ -32,6 +32,8 @@ deps-ui: $(VENV)/.installed-ui
 infra-install:
 	@bash infra/kafka.sh install
 	@bash infra/postgres.sh install
+	@bash infra/pglite/install.sh
+	@bash infra/browser.sh install
 
 setup: venv infra-install
 
@@ -45,10 +47,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-unit: venv
+unit: venv deps-ui
 	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
-test: setup lint
+test: setup deps-ui lint
 	@bash infra/with-stack.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: setup

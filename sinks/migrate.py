@@ -6,7 +6,10 @@ refused (its checksum no longer matches) instead of being run again.
 
 TimescaleDB features live in `sinks/migrations/timescale/` and are applied only
 when `CREATE EXTENSION timescaledb` succeeds, so everything works on plain
-PostgreSQL and switches the features on where the extension exists.
+PostgreSQL and switches the features on where the extension exists. Their
+compression and retention policies follow the settings and are synced on every
+run (`sinks.timescale.sync_policies`), outside the migrations: changing a setting
+is not editing a migration.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from sinks.timescale import sync_policies
 from topics.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,7 @@ class MigrationReport:
 
     applied: list[str] = field(default_factory=list)
     timescale: bool = False
+    policies: list[str] = field(default_factory=list)
 
 
 def _files(directory: Path) -> list[Path]:
@@ -86,7 +91,11 @@ def _apply(
 def migrate(settings: Settings, directory: Path = MIGRATIONS) -> MigrationReport:
     """Bring the database to the latest schema; safe to call from every process at start."""
     report = MigrationReport()
-    with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
+    # prepare_threshold=None: one-off statements gain nothing from server-side prepared
+    # statements, and servers that share a session between clients (PgBouncer in
+    # transaction mode, PGlite) would see their names collide.
+    with psycopg.connect(settings.database_dsn(), autocommit=True,
+                         prepare_threshold=None) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             _migrate_locked(conn, settings, directory, report)
@@ -106,17 +115,13 @@ def _migrate_locked(
     rows = conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
     applied = {name: checksum for name, checksum in rows}
     report.timescale = _try_timescale(conn)
-    params = {
-        "{compress_after_days}": str(settings.timescale_compress_after_days),
-        "{retention_days}": str(settings.timescale_retention_days),
-    }
     tracks = [("base", directory)]
     if report.timescale:
         tracks.append(("timescale", directory / "timescale"))
     for track, folder in tracks:
         for path in _files(folder):
             text = path.read_text(encoding="utf-8")
-            for placeholder, value in params.items():
-                text = text.replace(placeholder, value)
             if _apply(conn, track, path, text, applied):
                 report.applied.append(f"{track}/{path.name}")
+    if report.timescale:
+        report.policies = sync_policies(conn, settings)

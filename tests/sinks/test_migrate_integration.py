@@ -102,3 +102,42 @@ def test_badly_named_migration_is_refused(scratch_db: Settings, tmp_path: Path) 
     (tmp_path / "add_table.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="NNNN_name.sql"):
         migrate(scratch_db, tmp_path)
+
+
+def test_sink_migration_is_applied_once_and_needs_no_timescale(scratch_db: Settings) -> None:
+    report = migrate(scratch_db)
+    assert report.applied[:2] == ["base/0001_base.sql", "base/0002_sinks.sql"]
+    assert not any(name.startswith("timescale/") for name in report.applied)
+    assert report.policies == []
+    with psycopg.connect(scratch_db.database_dsn()) as conn:
+        relations = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+    assert {"idea_status_history", "sink_lag", "account_daily_pl"} <= relations
+    again = migrate(scratch_db)
+    assert (again.applied, again.policies) == ([], [])
+
+
+#: blueprint §5 and §10.2: (table, indexed columns as pg_indexes prints them)
+BLUEPRINT_INDEXES = [
+    ("snapshot_market", "symbol, timeframe, captured_at DESC"),
+    ("snapshot_indicators", "symbol, timeframe, captured_at DESC"),
+    ("snapshot_calendar", "currency, event_time"),
+    ("snapshot_news", "published_at DESC"),
+    ("trade_ideas", "status"),
+    ("trade_ideas", "symbol, created_at DESC"),
+    ("decision_history", "occurred_at DESC"),
+    ("decision_history", "symbol, occurred_at DESC"),
+    ("decision_history", "action, occurred_at DESC"),
+    ("decision_history", "symbol, action, occurred_at DESC"),
+] + [(table, "captured_at DESC") for table in (
+    "snapshot_market", "snapshot_indicators", "snapshot_calendar", "snapshot_news",
+    "snapshot_account")]
+
+
+def test_blueprint_indexes_exist(migrated: Settings) -> None:
+    with psycopg.connect(migrated.database_dsn()) as conn:
+        defs = conn.execute("SELECT tablename, indexdef FROM pg_indexes"
+                            " WHERE schemaname = 'public'").fetchall()
+    for table, columns in BLUEPRINT_INDEXES:
+        assert any(t == table and indexdef.endswith(f"({columns})") for t, indexdef in defs), \
+            (table, columns)
