@@ -131,7 +131,7 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
 #: Modules that add sub-commands: each has SUBCOMMANDS = {name: (handler, help, configure)},
 #: where configure(parser) declares the sub-command's arguments.
 EXTENSIONS: tuple[str, ...] = ("connectors.cli", "streams.cli", "streams.explainer.cli",
-                               "api.cli_control", "sinks.cli")
+                               "api.cli_control", "sinks.cli", "streams.audit_cli")
 
 Configure = Callable[[argparse.ArgumentParser], None]
 
