@@ -27,7 +27,8 @@ def test_five_m1_bars_make_one_m5_bar_with_their_extremes() -> None:
     (m5,) = out[4]
     assert (m5["timeframe"], m5["open_time"]) == ("M5", T0)
     assert (m5["open"], m5["high"], m5["low"], m5["close"]) == (99, 110, 90, 104)
-    assert m5["volume"] == 50 and m5["spread"] == pytest.approx(0.24)
+    assert m5["volume"] == 50
+    assert m5["spread"] == pytest.approx(0.24)
 
 
 def test_a_gap_closes_the_unfinished_bucket_and_buckets_align_to_the_clock() -> None:
