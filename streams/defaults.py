@@ -14,7 +14,7 @@ from streams.core.model import RiskConfig
 DEFAULT_RISK: Final[dict[str, Any]] = {
     "ai_trading_enabled": False,
     "min_confidence_threshold": "90",
-    "max_lot_size": "0.10",
+    "max_lot_size": "1.00",
     "max_concurrent_trades": 2,
     "daily_profit_target": "200.00",
     "stop_after_target": True,
