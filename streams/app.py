@@ -63,6 +63,7 @@ NEWS_KEEP = 500
 #: Candles per batch and the longest a batch waits to fill (adds at most that latency).
 MARKET_BATCH = 500
 MARKET_BATCH_WAIT = 0.002
+LAG_INTERVAL = 5.0
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
 
@@ -209,6 +210,7 @@ class Worker:
         self.app.agent(self.gate_topics, name="gate")(self._gate_agent)
         self.app.task(self._context_task)
         self.app.task(self._seed_task)
+        self.app.timer(LAG_INTERVAL)(self._measure_lag)
         self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
         self.failed: Exception | None = None
 
@@ -508,6 +510,23 @@ class Worker:
                             m.offset, exc)
                 continue
             self.context.apply(logical, tp.partition, m.offset, value)
+
+    async def _measure_lag(self) -> None:
+        """Consumer lag per source topic: high watermark minus committed offset, summed
+        over the partitions this worker holds (`streams_consumer_lag_records`)."""
+        consumer = self.app.consumer
+        committed_offsets = getattr(consumer, "_committed_offset", {})  # no public view
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            try:
+                logical = self.catalog.logical(tp.topic)
+            except KeyError:
+                continue  # a changelog topic
+            highwater = consumer.highwater(tp) or 0
+            committed = committed_offsets.get(tp) or 0
+            lag[logical] = lag.get(logical, 0) + max(0, highwater - committed)
+        for logical, value in lag.items():
+            metrics.LAG.labels(topic=logical).set(value)
 
     async def _seed_task(self) -> None:
         """First start of an account: seed the default risk config and the shipped

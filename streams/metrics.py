@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger("ai_trader.streams.metrics")
 
@@ -21,6 +21,8 @@ CANDLES_SKIPPED = Counter("streams_candles_skipped_total", "Candles ignored or r
 IDEAS = Counter("streams_ideas_total", "Ideas proposed", ["strategy"])
 DECISIONS = Counter("gate_decisions_total", "Decision events", ["action", "outcome"])
 FAILED_CHECKS = Counter("gate_failed_checks_total", "Failed gate checks", ["check"])
+LAG = Gauge("streams_consumer_lag_records",
+            "Records on the worker's assigned partitions not yet committed", ["topic"])
 REFUSALS = Counter("gate_command_refusals_total", "Refused control commands", ["code"])
 
 
