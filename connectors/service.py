@@ -8,11 +8,7 @@ they produced and close their clients; they return a process exit code. The CLI
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 
 from connectors.brokers.base import Broker
 from connectors.core.backoff import Backoff
@@ -30,27 +26,9 @@ from connectors.orders.service import CANDLES, INPUT_TOPICS, BrokerLoop, LoopCon
 from topics.bus import BusConsumer, BusProducer
 from topics.catalog import Catalog
 from topics.settings import Settings
+from topics.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Set `stop` on SIGTERM/SIGINT (main thread only), restoring the handlers after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def broker_loop(settings: Settings, catalog: Catalog, broker: Broker, clock: Clock = utc_now,

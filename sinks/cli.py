@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
-from types import FrameType
 from typing import Any
 
 from topics.settings import Settings
+from topics.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +20,6 @@ DEFAULT_METRICS_PORT = 9110
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, default=str, indent=2) if getattr(args, "json", False) else text)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Set `stop` on SIGTERM/SIGINT, restoring the previous handlers afterwards."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _group(args: argparse.Namespace, settings: Settings) -> str:
@@ -61,7 +42,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             log.warning("metrics port %s not available: %s", port, exc)
     config = SinkConfig(group_id=_group(args, settings), max_batch=args.batch)
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         return run_sinks(settings, stop, config, metrics)
 
 

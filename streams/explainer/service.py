@@ -22,16 +22,13 @@ dead-letter topic with `__connect.errors.*` headers and the loop carries on.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import InvalidOperation
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from streams.explainer.agent import Explainer
@@ -53,6 +50,7 @@ from topics.bus import (
 )
 from topics.catalog import Catalog, encode_key
 from topics.settings import Settings
+from topics.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -207,24 +205,6 @@ def build_loop(settings: Settings, catalog: Catalog, clock: Clock = utc_now,
     return ExplainerLoop(Explainer(client, metrics, clock), consumer, producer, clock)
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def _serve_metrics(settings: Settings, metrics: ExplainerMetrics) -> None:
     if not settings.explainer_metrics_port:
         return
@@ -254,7 +234,7 @@ def run_explainer(settings: Settings, stop: threading.Event | None = None) -> in
     log.info("explainer started: model %s, budget %d calls / %d tokens per day, %d / %d used",
              client.config.model, usage.call_limit, usage.token_limit, usage.calls, usage.tokens,
              extra={"llm_budget": usage.to_dict()})
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             loop.run(stop)
         finally:
