@@ -164,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text, configure) in all_commands().items():
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        # SUPPRESS: without it the sub-command's default (False) would overwrite a
+        # `ai-trader --json CMD` given before the sub-command.
+        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="machine-readable output")
         _configure_builtin(name, p)
         if configure is not None:
             configure(p)

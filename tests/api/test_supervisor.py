@@ -54,3 +54,12 @@ def test_stop_all_terminates_children_and_their_groups(tmp_path: Path) -> None:
     pids = [svc.process.pid for svc in svcs if svc.process]
     sup.stop_all()
     assert not any(pid_alive(pid) for pid in pids)
+
+
+def test_json_flag_works_before_and_after_the_sub_command() -> None:
+    from api.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--json", "config"]).json is True
+    assert parser.parse_args(["config", "--json"]).json is True
+    assert parser.parse_args(["config"]).json is False
