@@ -544,6 +544,23 @@ class NewsOut(BaseModel):
     published_at: datetime
 
 
+class CandleOut(BaseModel):
+    """One candle with the indicators computed on it."""
+
+    symbol: str
+    timeframe: str
+    open_time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    spread: float
+    sma_50: float | None
+    sma_200: float | None
+    rsi_14: float | None
+
+
 class IndicatorOut(BaseModel):
     """The latest indicators of a symbol and timeframe."""
 

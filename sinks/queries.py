@@ -370,6 +370,22 @@ def latest_indicators(conn: Conn, pairs: Sequence[tuple[str, str]]) -> list[Row]
                 ([p[0] for p in pairs], [p[1] for p in pairs]))
 
 
+def candles(conn: Conn, symbol: str, timeframe: str, limit: int) -> list[Row]:
+    """The newest `limit` candles of a symbol and timeframe, oldest first, each with the
+    indicators computed on it (for the price chart)."""
+    return _all(conn, """
+        SELECT * FROM (
+            SELECT m.symbol, m.timeframe, m.open_time, m.open, m.high, m.low, m.close,
+                   m.volume, m.spread, i.sma_50, i.sma_200, i.rsi_14
+            FROM snapshot_market m
+            LEFT JOIN snapshot_indicators i
+              ON i.symbol = m.symbol AND i.timeframe = m.timeframe
+             AND i.open_time = m.open_time
+            WHERE m.symbol = %s AND m.timeframe = %s
+            ORDER BY m.open_time DESC LIMIT %s) newest
+        ORDER BY open_time""", (symbol, timeframe, limit))
+
+
 def indicator_pairs(conn: Conn, since: datetime) -> list[tuple[str, str]]:
     """The (symbol, timeframe) pairs with indicators captured since `since`."""
     rows = _all(conn, "SELECT DISTINCT symbol, timeframe FROM snapshot_indicators "

@@ -22,6 +22,7 @@ from api.models import (
     Action,
     AnalysisOut,
     CalendarOut,
+    CandleOut,
     DecisionOut,
     EquityPointOut,
     IndicatorOut,
@@ -199,6 +200,17 @@ def news(
     """Headlines, newest first (default: the last 2 days), optionally for a symbol."""
     start = since or datetime.now(UTC) - timedelta(days=2)
     return [NewsOut.model_validate(r) for r in queries.news(conn, start, symbol, source, limit)]
+
+
+@router.get("/data/candles", response_model=list[CandleOut], responses=responses())
+def candles(
+    user: CurrentUser, conn: DB,
+    symbol: Annotated[str, Query(min_length=1, max_length=32, pattern=NO_NUL)],
+    timeframe: Annotated[Literal["M1", "M5", "M15", "M30", "H1", "H4", "D1"], Query()] = "M1",
+    limit: Annotated[int, Query(ge=1, le=2000)] = 300,
+) -> list[CandleOut]:
+    """The newest candles of a symbol and timeframe, oldest first, with SMA 50/200 and RSI."""
+    return [CandleOut.model_validate(r) for r in queries.candles(conn, symbol, timeframe, limit)]
 
 
 @router.get("/data/indicators", response_model=list[IndicatorOut], responses=responses())

@@ -176,3 +176,25 @@ def test_data_calendar_news_indicators(api: Api, authed: TestClient) -> None:
     assert ind[0]["rsi_14"] == 38.2
     assert ind[0]["macd"]["signal"] == 0.5
     _error(authed.get("/v1/data/calendar", params={"impact": "huge"}), 400, "INVALID_INPUT")
+
+
+def test_data_candles_oldest_first_with_their_indicators(api: Api, authed: TestClient) -> None:
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with api.conn() as conn:
+        for i in range(5):
+            at = t0 + timedelta(minutes=i)
+            conn.execute(
+                "INSERT INTO snapshot_market (symbol, timeframe, open_time, open, high, low, "
+                "close, volume, spread, source) VALUES ('CANDLE1', 'M1', %s, %s, %s, %s, %s, "
+                "10, 0.2, 'test')", (at, 100 + i, 101 + i, 99 + i, 100.5 + i))
+        conn.execute(
+            "INSERT INTO snapshot_indicators (symbol, timeframe, open_time, close, sma_50, "
+            "values, captured_at) VALUES ('CANDLE1', 'M1', %s, 104.5, 101.25, '{}', %s)",
+            (t0 + timedelta(minutes=4), t0))
+    rows = authed.get("/v1/data/candles",
+                      params={"symbol": "CANDLE1", "timeframe": "M1", "limit": 3}).json()
+    assert [r["close"] for r in rows] == [102.5, 103.5, 104.5]  # the newest 3, oldest first
+    assert [r["sma_50"] for r in rows] == [None, None, 101.25]
+    _error(authed.get("/v1/data/candles", params={"symbol": "CANDLE1", "timeframe": "M2"}),
+           400, "INVALID_INPUT")
+    _error(authed.get("/v1/data/candles", params={"timeframe": "M1"}), 400, "INVALID_INPUT")
