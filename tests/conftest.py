@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -88,9 +89,11 @@ def _admin_dsn(settings: Settings) -> str:
     return settings.database_dsn().rsplit("/", 1)[0] + "/postgres"
 
 
-@pytest.fixture(scope="session")
-def database(stack_settings: Settings) -> Iterator[Settings]:
-    """A fresh database for the session (migrations not applied), dropped at the end."""
+@contextmanager
+def scratch_database(stack_settings: Settings) -> Iterator[Settings]:
+    """A new, empty database on the stack's server (migrations not applied), dropped
+    afterwards. For tests whose assertions read "the newest" of a table and must not
+    see rows other test modules wrote."""
     name = f"test_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(_admin_dsn(stack_settings), autocommit=True, connect_timeout=10)
@@ -100,8 +103,17 @@ def database(stack_settings: Settings) -> Iterator[Settings]:
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = stack_settings.database_dsn().rsplit("/", 1)[0] + "/" + name
-    yield Settings(DATABASE_URL=dsn, AI_TRADER_ENV="test")  # type: ignore[call-arg]
-    with psycopg.connect(_admin_dsn(stack_settings), autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    try:
+        yield Settings(DATABASE_URL=dsn, AI_TRADER_ENV="test")  # type: ignore[call-arg]
+    finally:
+        with psycopg.connect(_admin_dsn(stack_settings), autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(scope="session")
+def database(stack_settings: Settings) -> Iterator[Settings]:
+    """A fresh database for the session (migrations not applied), dropped at the end."""
+    with scratch_database(stack_settings) as settings:
+        yield settings

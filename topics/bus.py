@@ -87,8 +87,19 @@ def ensure_topics(settings: Settings, catalog: Catalog, timeout: float = 30.0) -
         raise BusError(f"bus unreachable at {settings.kafka_bootstrap_servers}: {exc}") from exc
     wanted = catalog.physical_topics()
     report = _create_missing(admin, settings, wanted, set(metadata.topics), timeout)
-    present = [n for n in wanted if n in metadata.topics]
-    report.existing.extend(present)
+    raced = [n for n in report.existing if n not in metadata.topics]
+    deadline = time.monotonic() + timeout
+    while raced:
+        # "Already exists" although the first metadata did not list it (created meanwhile,
+        # or metadata not yet propagated): it must be checked like any existing topic.
+        metadata = admin.list_topics(timeout=timeout)
+        raced = [n for n in raced if n not in metadata.topics]
+        if raced and time.monotonic() > deadline:
+            raise BusError(f"topics {raced} exist but are not in the cluster's metadata")
+        if raced:
+            time.sleep(0.1)
+    present = [n for n in wanted if n in metadata.topics and n not in report.created]
+    report.existing = sorted(set(report.existing) | set(present))
     configs = _existing_config(admin, present, timeout)
     problems: list[str] = []
     for name in present:

@@ -20,10 +20,12 @@ from streamlit.testing.v1 import AppTest
 from api.app import create_app
 from api.auth import hash_password
 from sinks import queries
+from sinks.migrate import migrate
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import PASSWORD, api_settings
 from tests.api.gate_double import GateDouble
 from tests.api.server import serving
+from tests.conftest import scratch_database
 from tests.ui.seed import Seeded, seed
 from topics.catalog import Catalog
 from topics.settings import Settings
@@ -32,12 +34,20 @@ from ui.api_client import ApiClient
 
 APP = Path(__file__).resolve().parents[2] / "ui" / "app.py"
 
-# The API tests' fixtures, reused: the session's migrated database, and per module the
-# uuid-prefixed topics, an account and the gate double answering on them.
-api_db = api_fixtures.api_db
+# The API tests' fixtures, reused: per module the uuid-prefixed topics, an account and
+# the gate double answering on them.
 api_catalog = api_fixtures.api_catalog
 stack = api_fixtures.stack
 gate = api_fixtures.gate
+
+
+@pytest.fixture(scope="module")
+def api_db(stack_settings: Settings) -> Iterator[Settings]:
+    """A migrated database of this module's own: the screens show "the newest" row of
+    their tables, which rows written by other test modules would change."""
+    with scratch_database(stack_settings) as settings:
+        migrate(settings)
+        yield settings
 
 
 @dataclass
