@@ -33,8 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from confluent_kafka import Consumer  # noqa: E402
+
 from tests.streams.harness import ANY_BAR_BUY, Bus, WorkerProcess  # noqa: E402
-from topics.bus import admin_client, ensure_topics, wait_for_bus  # noqa: E402
+from topics.bus import admin_client, consumer_config, ensure_topics, wait_for_bus  # noqa: E402
 from topics.catalog import Catalog  # noqa: E402
 from topics.settings import Settings  # noqa: E402
 
@@ -78,7 +80,12 @@ class Run:
 
     def start(self) -> None:
         self.worker.start()
-        self.io.follow(["control.replies.v1", "decisions.log.v1", "market.indicators.v1"])
+        self.io.follow(["control.replies.v1", "decisions.log.v1"])
+        # Indicator records are counted raw: decoding 20,000 of them would cost this
+        # process as much CPU as the worker spends making them, on the same two cores.
+        self.raw = Consumer(consumer_config(self.settings, f"{self.catalog.prefix}raw"))
+        self.raw.subscribe([self.catalog.name("market.indicators.v1")])
+        self.decode_indicators = True
         self.io.wait(lambda rs: sum(r.topic == "control.replies.v1" for r in rs) >= 4, 120,
                      "seed replies")
         strat = strategy(self.symbols[:self.deciding])
@@ -116,16 +123,22 @@ class Run:
         """Read what arrived: indicator records and decisions, with their arrival times."""
         consumer = self.io._consumer
         assert consumer is not None
-        for r in consumer.poll(5000, timeout):
+        codec = self.catalog.codec("market.indicators.v1")
+        for m in self.raw.consume(5000, timeout / 2):
+            if m.error() is not None:
+                continue
             now = time.time()
-            v = r.value
-            if r.topic == "market.indicators.v1":
-                self.indicators += 1
-                self.last_indicator = now
+            self.indicators += 1
+            self.last_indicator = now
+            if self.decode_indicators:
+                v = codec.decode(m.value())
                 sent = self.sent.get((v["symbol"], v["open_time"] + timedelta(minutes=1)))
                 if sent is not None:
                     self.indicator_latency.append(now - sent)
-            elif r.topic == "decisions.log.v1" and v["action"] == "risk_rejected":
+        for r in consumer.poll(5000, timeout / 2):
+            now = time.time()
+            v = r.value
+            if r.topic == "decisions.log.v1" and v["action"] == "risk_rejected":
                 key = (v["symbol"], v["occurred_at"])
                 if key in self.sent:
                     self.decided.append((self.sent.pop(key), now))
@@ -147,6 +160,7 @@ class Run:
         return candles * self.deciding // len(self.symbols)
 
     def stop(self) -> None:
+        self.raw.close()
         self.io.close()
         self.worker.stop()
         admin = admin_client(self.settings)
@@ -176,6 +190,7 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
             ind = run.indicator_latency
             print(f"  indicators, paced: p50 {statistics.median(ind) * 1000:.2f} ms, "
                   f"p99 {percentile(ind, 0.99) * 1000:.2f} ms ({len(ind)} records)")
+            run.decode_indicators = False
             began = run.publish(candles, rate=None)
             decided, last = run.drain(candles, 300)
             return {
