@@ -143,12 +143,13 @@ class Run:
                 if key in self.sent:
                     self.decided.append((self.sent.pop(key), now))
 
-    def drain(self, candles: int, timeout: float) -> tuple[list[tuple[float, float]], float]:
+    def drain(self, candles: int, timeout: float,
+              decisions: int | None = None) -> tuple[list[tuple[float, float]], float]:
         """Until `candles` indicator records (and their decisions) arrived: the
         (published, consumed) wall times of each decision, and when the last indicator
         record arrived. Counters restart for the next phase."""
         deadline = time.monotonic() + timeout
-        expected = self.expected_decisions(candles)
+        expected = self.expected_decisions(candles) if decisions is None else decisions
         while ((self.indicators < candles or len(self.decided) < expected)
                and time.monotonic() < deadline):
             self.collect(0.05)
@@ -181,7 +182,7 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
         run = Run(settings, n_symbols, Path(tmp), deciding)
         try:
             run.start()
-            run.drain(15 * n_symbols, 60)  # the warm-up
+            run.drain(15 * n_symbols, 60, decisions=0)  # the warm-up: no idea yet
             run.sent.clear()
             run.indicator_latency.clear()
             n_paced = int(min(candles, paced * 10))
