@@ -188,6 +188,11 @@ class Worker:
             broker_commit_every=1000,
             broker_commit_interval=1.0,
             web_enabled=False,
+            # A worker killed outright holds its partitions until its session expires:
+            # 10 s instead of faust's 60 s, so a restarted worker takes over quickly.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=3.0,
+            broker_rebalance_timeout=20.0,
             table_cleanup_interval=3600.0,
         )
         t = self.catalog.name
@@ -450,9 +455,9 @@ class Worker:
                 inputs = [{"topic": logical, "partition": msg.partition, "offset": msg.offset}]
                 out = book.on_idea(value, inputs)
         elif logical == "account.state.v1":
-            out = book.on_account(value)
+            out = book.on_account(value, datetime.now(UTC))
         else:
-            out = book.on_order_result(value)
+            out = book.on_order_result(value, datetime.now(UTC))
         return out
 
     async def _publish(self, account: str, out: Outputs) -> None:

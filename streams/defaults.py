@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from streams.core.calendar import zone
 from streams.core.model import RiskConfig
 
 DEFAULT_RISK: Final[dict[str, Any]] = {
@@ -48,4 +49,6 @@ def parse_risk_config(payload: Mapping[str, Any]) -> RiskConfig:
         if name in payload and (isinstance(payload[name], bool)
                                 or not isinstance(payload[name], int)):
             raise ValueError(f"{name} must be an integer, not {payload[name]!r}")
+    if "trading_day_tz" in payload:
+        zone(str(payload["trading_day_tz"]))  # InvalidTimezone (a ValueError) names it
     return RiskConfig.from_dict(payload)

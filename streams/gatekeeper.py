@@ -44,7 +44,7 @@ from streams.core.model import (
 from streams.core.strategy import NoMatch, Strategy, StrategyError, parse_strategy
 from streams.defaults import parse_risk_config
 from streams.proposals import from_bundle, strategy_from_json
-from topics.commands import GATE_KINDS, CommandRefused, verify
+from topics.commands import GATE_KINDS, CommandRefused, verify_fresh, verify_signature
 
 ORDER_TTL = timedelta(minutes=2)
 STATUS_OF_OUTCOME = {
@@ -322,10 +322,16 @@ class Book:
             if command.get("kind") not in GATE_KINDS:
                 raise CommandRefused("unknown_kind",
                                      f"{command.get('kind')!r} is not a gate command")
-            verify(command, key, now)
+            # Authenticity, then replay, then freshness: a replayed command is refused as
+            # a replay whatever the wall clock says, so a replay of the log is identical.
+            verify_signature(command, key)
+            if command.get("account") != self.account:
+                raise CommandRefused("wrong_account", f"command for account "
+                                     f"{command.get('account')!r} on {self.account!r}'s stream")
             if command["command_id"] in self.commands:
                 raise CommandRefused("replayed",
                                      f"command {command['command_id']} was already applied")
+            verify_fresh(command, now)
         except CommandRefused as exc:
             out.refusals.append(str(exc))
             out.replies.append(self._reply(command, "refused", str(exc), None, now))
@@ -481,11 +487,17 @@ class Book:
 
     # ---- broker events
 
-    def on_account(self, record: Mapping[str, Any]) -> Outputs:
-        """A fresh account state: sync positions and P/L, fire halt triggers."""
+    def on_account(self, record: Mapping[str, Any], now: datetime | None = None) -> Outputs:
+        """A fresh account state: sync positions and P/L, fire halt triggers.
+
+        `now` is the wall clock of the live gate (None when replaying history): a state
+        captured further ahead of it than MAX_CLOCK_SKEW is refused, since every real
+        state after it would look older and be ignored, halts included.
+        """
         out = Outputs()
         if record["account"] != self.account:
             return out
+        _not_ahead(record["captured_at"], now, "account state captured_at")
         account = records.account(record)
         at = account.captured_at
         self.expire(at, out)
@@ -497,9 +509,11 @@ class Book:
         self._apply(t, out, "gate", at, before, gate_json)
         return out
 
-    def on_order_result(self, record: Mapping[str, Any]) -> Outputs:
-        """What the broker did with an order: the position opens or the reservation goes."""
+    def on_order_result(self, record: Mapping[str, Any], now: datetime | None = None) -> Outputs:
+        """What the broker did with an order: the position opens or the reservation goes.
+        A result dated ahead of `now` (the live wall clock) is refused, as in `on_account`."""
         out = Outputs()
+        _not_ahead(record["executed_at"], now, "order result executed_at")
         idea_id = record["idea_id"]
         order = self.inflight.pop(idea_id, None)
         if order is None or record["status"] == "duplicate":
@@ -520,6 +534,16 @@ class Book:
             out.statuses.append(self._status(idea_id, "failed", at,
                                              f"{reason}: {record.get('message', '')}"))
         return out
+
+
+#: How far ahead of the gate's wall clock a broker event's time may be.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _not_ahead(at: datetime, now: datetime | None, what: str) -> None:
+    if now is not None and at > now + MAX_CLOCK_SKEW:
+        raise InvalidInboxMessage(f"{what} {at.isoformat()} is ahead of the gate's clock "
+                                  f"({now.isoformat()}) by more than {MAX_CLOCK_SKEW}")
 
 
 def _check_record(check: CheckResult) -> dict[str, Any]:

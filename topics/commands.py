@@ -114,6 +114,33 @@ def new_command(
     return record
 
 
+def verify_signature(command: Mapping[str, Any], key: bytes) -> None:
+    """Raise `CommandRefused` unless the command is of a known kind and authentic."""
+    if command.get("kind") not in KINDS:
+        raise CommandRefused("unknown_kind", f"unknown command kind {command.get('kind')!r}")
+    signature = str(command.get("signature") or "")
+    if not signature:
+        raise CommandRefused("unsigned", "command has no signature")
+    if not hmac.compare_digest(signature, sign(command, key)):
+        raise CommandRefused("bad_signature", "signature does not match (forged or altered)")
+
+
+def verify_fresh(
+    command: Mapping[str, Any],
+    now: datetime,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+) -> None:
+    """Raise `CommandRefused` when the command is stale or from the future."""
+    issued = command["issued_at"]
+    if issued > now + max_skew:
+        raise CommandRefused("from_future", f"issued_at {issued.isoformat()} is in the future")
+    if now - issued > max_age:
+        raise CommandRefused(
+            "stale", f"issued {int((now - issued).total_seconds())} s ago, "
+            f"older than {int(max_age.total_seconds())} s")
+
+
 def verify(
     command: Mapping[str, Any],
     key: bytes,
@@ -122,20 +149,8 @@ def verify(
     max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> None:
     """Raise `CommandRefused` unless the command is known, authentic and fresh."""
-    if command.get("kind") not in KINDS:
-        raise CommandRefused("unknown_kind", f"unknown command kind {command.get('kind')!r}")
-    signature = str(command.get("signature") or "")
-    if not signature:
-        raise CommandRefused("unsigned", "command has no signature")
-    if not hmac.compare_digest(signature, sign(command, key)):
-        raise CommandRefused("bad_signature", "signature does not match (forged or altered)")
-    issued = command["issued_at"]
-    if issued > now + max_skew:
-        raise CommandRefused("from_future", f"issued_at {issued.isoformat()} is in the future")
-    if now - issued > max_age:
-        raise CommandRefused(
-            "stale", f"issued {int((now - issued).total_seconds())} s ago, "
-            f"older than {int(max_age.total_seconds())} s")
+    verify_signature(command, key)
+    verify_fresh(command, now, max_age, max_skew)
 
 
 def command_key(settings: Settings) -> bytes:

@@ -733,8 +733,10 @@ class ApprovalTransition:
 
 def _halt_decision(reason: str, at: datetime, idea: TradeIdea | None) -> Decision:
     idea_id = None if idea is None else idea.idea_id
+    # The time is part of the key even with an idea: after a resume, the same idea's
+    # re-approval can trigger the same halt again, and each halt is its own record.
     return Decision(
-        decision_id=decision_id_for(f"ai_halted:{reason}", at, idea_id),
+        decision_id=decision_id_for(f"ai_halted:{reason}@{at.isoformat()}", at, idea_id),
         action="ai_halted",
         occurred_at=at,
         rationale=f"AI halted due to {reason}",
@@ -1035,8 +1037,8 @@ class GateState:
         positions from the broker, then fire any halt trigger. Older than the last sync:
         ignored."""
         state = self.roll(now)
-        if state.account_synced_at is not None and account.captured_at < state.account_synced_at:
-            return Transition(state)
+        if state.account_synced_at is not None and account.captured_at <= state.account_synced_at:
+            return Transition(state)  # older, or the same snapshot delivered again
         same_day = self._day_of(account.captured_at) == state.trading_day
         state = replace(
             state,
