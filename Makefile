@@ -13,6 +13,7 @@ help:
 	@echo "make stop   - stop everything 'make run' started"
 	@echo "make test   - set up, lint, and run the test suite against the real bus and database"
 	@echo "make bench  - benchmarks (tests/bench), not part of make test"
+	@echo "make soak   - the long reliability run (tests/soak), SOAK_ARGS=\"--minutes 10 ...\""
 	@echo "make lint   - ruff and mypy"
 
 $(STAMP): pyproject.toml
@@ -52,6 +53,9 @@ unit: venv deps-ui
 
 test: setup deps-ui lint
 	@bash infra/with-stack.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+soak: setup
+	@bash infra/with-stack.sh $(PY) -m tests.soak $(SOAK_ARGS)
 
 bench: setup
 	@bash infra/with-stack.sh bash tests/bench/run.sh

@@ -1,0 +1,5 @@
+"""`python -m tests.soak`: see tests/soak/run.py."""
+
+from tests.soak.run import main
+
+raise SystemExit(main())
