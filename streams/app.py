@@ -192,7 +192,6 @@ class Worker:
             # 10 s instead of faust's 60 s, so a restarted worker takes over quickly.
             broker_session_timeout=10.0,
             broker_heartbeat_interval=3.0,
-            broker_rebalance_timeout=20.0,
             table_cleanup_interval=3600.0,
         )
         t = self.catalog.name
