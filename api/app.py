@@ -60,7 +60,8 @@ def create_app(settings: Settings, api_settings: ApiSettings | None = None, *,
             migrate(settings)
         pool: ConnectionPool[Any] = ConnectionPool(
             settings.database_dsn(), min_size=1, max_size=api.db_pool_size,
-            kwargs={"autocommit": True}, open=False, name="api")
+            kwargs={"autocommit": True, "connect_timeout": 3}, open=False, name="api",
+            timeout=3.0)  # a request waits 3 s for a connection, then 503, not 30 s
         pool.open(wait=True, timeout=30)
         client = control or ControlClient(settings, cat)
         owned = not client.started

@@ -6,9 +6,11 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -95,6 +97,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_away(_request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or failing over is not a bug of ours: say so, quickly.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return envelope(503, ErrorCode.UNAVAILABLE, "the database is unavailable; try again",
+                        headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -30,8 +30,6 @@ SHADOWED = {
     "_strategy_active": "any definition change changes its hash: strategy_version fires",
     "_symbol_allowed": "same: a narrowed symbol list is a new definition",
     "_expiry": "the book expires waiting ideas before an approval is looked at",
-    "_calendar_fresh": "reached only when the gate's calendar age is stricter than the "
-                       "engine's (rare in random sequences)",
 }
 
 

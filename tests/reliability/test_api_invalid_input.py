@@ -20,6 +20,7 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 from starlette.testclient import TestClient
 
 from api import cli
@@ -66,9 +67,14 @@ def inbox_size(settings: Settings, catalog: Catalog) -> int:
 
 
 def table_counts(settings: Settings) -> dict[str, int]:
+    """Rows of the tables a command or a strategy could end up in."""
+    counts = {}
     with psycopg.connect(settings.database_dsn(), autocommit=True) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
-                for t in ("risk_config", "strategies", "control_commands", "trade_ideas")}
+        for table in ("risk_config", "strategies", "control_commands", "trade_ideas"):
+            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(table))).fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
 
 
 @pytest.fixture

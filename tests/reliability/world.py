@@ -194,7 +194,8 @@ class SentIdea:
 
     @property
     def created_at(self) -> datetime:
-        return self.record["created_at"]  # type: ignore[no-any-return]
+        created: datetime = self.record["created_at"]
+        return created
 
 
 @dataclass

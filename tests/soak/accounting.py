@@ -73,7 +73,7 @@ def _ideas(records: dict[str, list[dict[str, Any]]], books: Books) -> set[str]:
     ideas = {m["idea"]["idea_id"] for m in records["gate.inbox.v1"] if m.get("idea")}
     first: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
     later: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
-    copies = Counter()
+    copies: Counter[tuple[str, tuple[Any, ...]]] = Counter()
     for s in records["ideas.status.v1"]:
         key = (s["status"], s["decision_id"], s["reason"])
         (first if s.get("idea") is not None else later)[s["idea_id"]].add(key)

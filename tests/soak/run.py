@@ -35,8 +35,8 @@ SHARES = {"kill9": 0.40, "kafka": 0.12, "db": 0.15, "mt5": 0.10, "load": 0.18}
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tests.soak", description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=6.0,
-                   help="budget of the timed replays, shared between the scenarios (6)")
+    p.add_argument("--minutes", type=float, default=5.0,
+                   help="budget of the timed replays, shared between the scenarios (5)")
     p.add_argument("--only", default=",".join(scenario_names()),
                    help=f"comma-separated scenarios ({','.join(scenario_names())})")
     p.add_argument("--kills", type=int, default=None,
@@ -47,8 +47,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="stop/start the stack's broker (default, `make soak` only: it stops "
                         "the shared broker), a private second broker, or skip")
     p.add_argument("--kafka-outage", type=float, default=20.0, help="seconds down (20)")
-    p.add_argument("--db-outage", type=float, default=45.0,
-                   help="seconds the database refuses connections (45)")
+    p.add_argument("--db-outage", type=float, default=30.0,
+                   help="seconds the database refuses connections (30)")
     p.add_argument("--load-symbols", type=int, default=50, help="symbols under load (50)")
     p.add_argument("--load-timeframes", default="M1,M5,M15",
                    help="timeframes under load (M1,M5,M15)")
@@ -106,7 +106,7 @@ def table(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     wait_for_bus(settings, 60)
     rows: list[Row] = []
     started = time.monotonic()

@@ -340,10 +340,10 @@ class Stack:
                     self.bars_sent += 1
         self.producer.flush(60)
 
-    def replay(self, rate: float, seconds: float, stop: threading.Event,
-               symbols: tuple[str, ...] = SYMBOLS, timeframes: tuple[str, ...] = ("M1",),
-               on_tick: Any = None) -> None:
-        """`rate` rounds of bars per second (one bar per symbol and timeframe per round)."""
+    def replay(self, rate: float, seconds: float, symbols: tuple[str, ...],
+               timeframes: tuple[str, ...], stop: threading.Event) -> None:
+        """`rate` rounds of bars per second (one bar per symbol and timeframe per round)
+        for `seconds`, or until `stop` is set."""
         started = time.monotonic()
         rounds = 0
         while not stop.is_set() and time.monotonic() - started < seconds:
@@ -353,8 +353,6 @@ class Stack:
                 time.sleep(0.5)
                 continue
             rounds += 1
-            if on_tick is not None:
-                on_tick(rounds)
             due = started + rounds / rate
             delay = due - time.monotonic()
             if delay > 0:
