@@ -90,7 +90,7 @@ def _count(database: Settings, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _until(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
+def _until(what: str, check: Callable[[], bool], timeout: float = 240.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():

@@ -361,12 +361,14 @@ class Stack:
     # ---- measuring
 
     def lags(self) -> dict[str, int]:
-        """Records behind per consumer group: the worker (faust) and the sinks."""
+        """Records behind per consumer group: the worker (faust), the sinks, the broker."""
         groups = {"worker": f"{self.catalog.prefix}ai-trader-streams",
-                  "sinks": f"{self.catalog.prefix}ai-trader-sinks"}
+                  "sinks": f"{self.catalog.prefix}ai-trader-sinks",
+                  "broker": f"broker-{ACCOUNT}"}
         topics = {"worker": ("market.candles.v1", "gate.inbox.v1", "account.state.v1",
                              "orders.results.v1"),
-                  "sinks": tuple(spec.name for spec in self.catalog)}
+                  "sinks": tuple(spec.name for spec in self.catalog),
+                  "broker": ("orders.requests.v1", "broker.commands.v1", "decisions.log.v1")}
         out = {}
         admin = admin_client(self.settings)
         metadata = admin.list_topics(timeout=5).topics
