@@ -265,6 +265,13 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return conf
 
 
+_RETRIABLE_COMMIT = frozenset({
+    KafkaError._WAIT_COORD, KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+})
+
+
 class BusConsumer:
     """Consumes catalog topics, decoding each record or sending it to its dead-letter topic."""
 
@@ -334,8 +341,15 @@ class BusConsumer:
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError._NO_OFFSET:
-                raise
+            code = exc.args[0].code()
+            if code == KafkaError._NO_OFFSET:
+                return
+            if code in _RETRIABLE_COMMIT:
+                # The bus is coming back or rebalancing: the next commit covers the same
+                # offsets, and every consumer here is idempotent on re-delivery.
+                log.warning("commit deferred (%s): %s", self.name, exc)
+                return
+            raise
 
     def assignment(self) -> list[TopicPartition]:
         """Partitions currently assigned to this consumer."""

@@ -165,7 +165,7 @@ def settle(stack: Stack, timeout: float = 240.0) -> None:
     while time.monotonic() < deadline:
         stack.supervise()
         try:
-            lag = stack.lags()
+            lag = stack.lags(periodic=False)
         except Exception:  # noqa: BLE001 - the bus may still be coming back
             lag = {"?": 1}
         quiet = quiet + 1 if sum(lag.values()) == 0 else 0

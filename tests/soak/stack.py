@@ -82,6 +82,8 @@ SOAK_RISK: dict[str, Any] = {
 }
 
 
+#: Topics written on a timer (the broker's account states and health).
+PERIODIC = frozenset({"account.state.v1", "feeds.health.v1"})
 #: librdkafka keeps quiet about a broker that is away on purpose (the Kafka scenario).
 QUIET: dict[str, Any] = {"log_level": 2}
 
@@ -360,8 +362,11 @@ class Stack:
 
     # ---- measuring
 
-    def lags(self) -> dict[str, int]:
-        """Records behind per consumer group: the worker (faust), the sinks, the broker."""
+    def lags(self, periodic: bool = True) -> dict[str, int]:
+        """Records behind per consumer group: the worker (faust), the sinks, the broker.
+
+        `periodic=False` leaves out the topics the broker writes every few seconds
+        whatever happens (account states, feed health): what "caught up" waits for."""
         groups = {"worker": f"{self.catalog.prefix}ai-trader-streams",
                   "sinks": f"{self.catalog.prefix}ai-trader-sinks",
                   "broker": f"broker-{ACCOUNT}"}
@@ -369,6 +374,9 @@ class Stack:
                              "orders.results.v1"),
                   "sinks": tuple(spec.name for spec in self.catalog),
                   "broker": ("orders.requests.v1", "broker.commands.v1", "decisions.log.v1")}
+        if not periodic:
+            topics = {who: tuple(t for t in names if t not in PERIODIC)
+                      for who, names in topics.items()}
         out = {}
         admin = admin_client(self.settings)
         metadata = admin.list_topics(timeout=5).topics
