@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from streams.core.audit import seal
 from streams.replay import is_idea_decision
+from tests.conftest import scratch_database
 from tests.streams.harness import (
     ACCOUNT,
     ANY_BAR_BUY,
@@ -90,13 +92,14 @@ def _count(database: Settings, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _until(what: str, check: Callable[[], bool], timeout: float = 240.0) -> None:
+def _until(what: str, check: Callable[[], bool], timeout: float = 240.0,
+           detail: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} {detail()}")
 
 
 def _feed(io: Bus, batch: list[dict[str, Any]], warm: bool) -> None:
@@ -137,6 +140,14 @@ def _make_decisions(io: Bus) -> list[dict[str, Any]]:
     return io.of("decisions.log.v1")
 
 
+@pytest.fixture
+def database(stack_settings: Settings) -> Iterator[Settings]:
+    """This test's own database: the session one holds decisions other modules wrote,
+    and this test counts and verifies every decision in the database it reads."""
+    with scratch_database(stack_settings) as settings:
+        yield settings
+
+
 def test_replay_proves_the_workers_decisions_from_topics_and_database(
     bus: Settings, catalog: Catalog, database: Settings, tmp_path: Path
 ) -> None:
@@ -162,7 +173,11 @@ def test_replay_proves_the_workers_decisions_from_topics_and_database(
     with _sinks(env, tmp_path / "sinks.log"):
         _until("the decisions in the database",
                lambda: _count(database, "decision_history") == len(decisions)
-               and _count(database, "snapshot_bundles") >= len(ideas))
+               and _count(database, "snapshot_bundles") >= len(ideas),
+               detail=lambda: (f"(decision_history {_count(database, 'decision_history')}/"
+                               f"{len(decisions)}, snapshot_bundles "
+                               f"{_count(database, 'snapshot_bundles')}/{len(ideas)}; sinks log: "
+                               f"{(tmp_path / 'sinks.log').read_text()[-2000:]})"))
 
         # 2. From the database the sinks wrote: the same proof.
         code, db = _verify(env)
