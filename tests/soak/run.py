@@ -47,8 +47,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
                    help="stop/start the stack's broker (default, `make soak` only: it stops "
                         "the shared broker), a private second broker, or skip")
     p.add_argument("--kafka-outage", type=float, default=20.0, help="seconds down (20)")
-    p.add_argument("--db-outage", type=float, default=30.0,
-                   help="seconds the database refuses connections (30)")
+    p.add_argument("--db-outage", type=float, default=60.0,
+                   help="seconds the database refuses connections (60: the issue's minute)")
     p.add_argument("--load-symbols", type=int, default=50, help="symbols under load (50)")
     p.add_argument("--load-timeframes", default="M1,M5,M15",
                    help="timeframes under load (M1,M5,M15)")
