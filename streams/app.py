@@ -260,7 +260,7 @@ class Worker:
         """
         from confluent_kafka.admin import NewTopic
 
-        from topics.bus import admin_client
+        from topics.bus import admin_client, wait_until_served
 
         gate_parts = self._partitions("gate.inbox.v1")
         wanted = {
@@ -282,6 +282,7 @@ class Worker:
                     if "TOPIC_ALREADY_EXISTS" not in str(exc):
                         raise
                 log.info("created changelog topic %s", name)
+            wait_until_served(admin, {t.topic: wanted[t.topic] for t in missing}, 30)
         for name, parts in wanted.items():
             have = existing.get(name)
             if have is not None and len(have.partitions) != parts:

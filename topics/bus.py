@@ -45,6 +45,10 @@ ERR_STAGE = "__connect.errors.stage"
 ERR_CONSUMER = "__connect.errors.connector.name"
 
 
+#: How often a patient flush wakes up to say it is still waiting.
+FLUSH_STEP_SECONDS = 5.0
+
+
 class BusError(RuntimeError):
     """The bus did not do what was asked (unreachable, refused, delivery failed)."""
 
@@ -100,7 +104,16 @@ def ensure_topics(settings: Settings, catalog: Catalog, timeout: float = 30.0) -
             time.sleep(0.1)
     present = [n for n in wanted if n in metadata.topics and n not in report.created]
     report.existing = sorted(set(report.existing) | set(present))
-    configs = _existing_config(admin, present, timeout)
+    problems = _mismatches(wanted, present, metadata, _existing_config(admin, present, timeout))
+    if problems:
+        raise TopicMismatch(problems)
+    if report.created:
+        wait_until_served(admin, {n: wanted[n][0] for n in report.created}, timeout)
+    return report
+
+
+def _mismatches(wanted: dict[str, tuple[int, dict[str, str]]], present: list[str],
+                metadata: Any, configs: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for name in present:
         parts, conf = wanted[name]
@@ -111,9 +124,29 @@ def ensure_topics(settings: Settings, catalog: Catalog, timeout: float = 30.0) -
             entry = configs[name].get(key)
             if entry is not None and entry.value != value:
                 problems.append(f"{name}: {key}={entry.value}, catalog says {value}")
-    if problems:
-        raise TopicMismatch(problems)
-    return report
+    return problems
+
+
+def wait_until_served(admin: AdminClient, topics: Mapping[str, int], timeout: float) -> None:
+    """Wait until every topic is in the cluster's metadata with all its partitions led.
+
+    `create_topics` returns before a fresh broker serves the topic: a client started
+    right after it (a worker, the API) saw "unknown topic" or a changelog of 0 partitions
+    and stopped. Raises `BusError` after `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        waiting = sorted(
+            name for name, parts in topics.items()
+            if name not in metadata.topics
+            or len(metadata.topics[name].partitions) != parts
+            or any(p.leader < 0 for p in metadata.topics[name].partitions.values()))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise BusError(f"topics created but not served within {timeout}s: {waiting}")
+        time.sleep(0.1)
 
 
 def _create_missing(
@@ -207,9 +240,24 @@ class BusProducer:
                 self._producer.poll(0.05)  # local queue full: let deliveries drain
         self._producer.poll(0)
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every enqueued record is acknowledged; raise if any failed."""
-        remaining = self._producer.flush(timeout)
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every enqueued record is acknowledged; raise if any failed.
+
+        Without a timeout it waits as long as librdkafka keeps retrying the records
+        (`message.timeout.ms`, 5 minutes by default), saying so every 30 s: a bus that
+        is restarting is waited for, not a reason for a service to stop. A record that
+        librdkafka gives up on raises `BusError`; its offset was not committed, so it is
+        sent again after the restart.
+        """
+        if timeout is not None:
+            remaining = self._producer.flush(timeout)
+        else:
+            waited = 0.0
+            while remaining := self._producer.flush(FLUSH_STEP_SECONDS):
+                waited += FLUSH_STEP_SECONDS
+                if waited % 30.0 < FLUSH_STEP_SECONDS:
+                    log.warning("bus not acknowledging: %d records waiting for %.0f s",
+                                remaining, waited)
         if remaining:
             raise BusError(f"{remaining} records not delivered within {timeout}s")
         if self._errors:
@@ -265,10 +313,15 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return conf
 
 
+#: Commit failures after which the next commit covers the same offsets: the bus is
+#: restarting (coordinator moving or loading), or a rebalance took the partitions (their
+#: new owner starts from the last committed offset; every consumer here is idempotent).
 _RETRIABLE_COMMIT = frozenset({
     KafkaError._WAIT_COORD, KafkaError.REBALANCE_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
-    KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID,
 })
 
 
@@ -341,10 +394,11 @@ class BusConsumer:
         try:
             self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
-            code = exc.args[0].code()
+            error = exc.args[0]
+            code = error.code()
             if code == KafkaError._NO_OFFSET:
                 return
-            if code in _RETRIABLE_COMMIT:
+            if code in _RETRIABLE_COMMIT or error.retriable():
                 # The bus is coming back or rebalancing: the next commit covers the same
                 # offsets, and every consumer here is idempotent on re-delivery.
                 log.warning("commit deferred (%s): %s", self.name, exc)

@@ -73,7 +73,8 @@ def _books_row(name: str, injections: str, started: float, stack: Stack, monitor
         f"{k} {v}" for k, v in monitor.max_lag_by_group().items()))
     lines.append("peak RSS: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in peaks.items()))
     if stack.crash_restarts:  # restarted so that the books can still be balanced
-        lines.append(f"PROBLEM: died by themselves (see their logs): {stack.crash_restarts}")
+        lines.append(f"PROBLEM: died by themselves: {stack.crash_restarts} (logs in "
+                     f"{stack.root})")
     lines += [f"PROBLEM: {p}" for p in books.problems]
     ok = (books.total_lost == 0 and books.total_duplicated == 0 and not books.problems
           and extra_ok and not stack.crash_restarts)

@@ -219,6 +219,10 @@ class Stack:
             print(f"  kept: topics {self.catalog.prefix}*, database {self.db_name}, "
                   f"logs {self.root}")
             return
+        # A failed scenario or a process that died by itself: its logs are the evidence.
+        keep_logs = exc[0] is not None or bool(self.crash_restarts)
+        if keep_logs:
+            print(f"  logs kept in {self.root}")
         try:
             admin = admin_client(self.settings)
             for fut in admin.delete_topics(list(self.catalog.physical_topics()),
@@ -231,7 +235,8 @@ class Stack:
             del admin
         finally:
             self._drop_database()
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not keep_logs:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def _delete_changelogs(self, admin: Any) -> None:
         names = [t for t in admin.list_topics(timeout=10).topics

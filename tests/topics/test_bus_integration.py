@@ -19,11 +19,13 @@ from topics.bus import (
     ERR_STAGE,
     ERR_TOPIC,
     BusConsumer,
+    BusError,
     BusProducer,
     TopicMismatch,
     admin_client,
     ensure_topics,
     producer_config,
+    wait_until_served,
 )
 from topics.catalog import Catalog
 from topics.codec import MAGIC, AvroCodec
@@ -184,3 +186,31 @@ def test_broker_does_not_auto_create_topics(bus: Settings) -> None:
     assert len(errors) == 1
     assert errors[0] is not None
     assert name not in admin_client(bus).list_topics(timeout=10).topics
+
+
+def test_created_topics_are_served_when_ensure_topics_returns(bus: Settings) -> None:
+    catalog = Catalog(prefix=f"t{time.monotonic_ns()}.")
+    admin = admin_client(bus)
+    try:
+        report = ensure_topics(bus, catalog)
+        metadata = admin.list_topics(timeout=10)
+        for name in report.created:
+            partitions = metadata.topics[name].partitions
+            assert partitions, name
+            assert all(p.leader >= 0 for p in partitions.values()), name
+        with pytest.raises(BusError, match="not served within"):
+            wait_until_served(admin, {f"{catalog.prefix}never-created": 1}, 1.0)
+    finally:
+        admin.delete_topics(list(catalog.physical_topics()), operation_timeout=30)
+
+
+def test_flush_waits_for_librdkafkas_verdict_not_a_fixed_timeout() -> None:
+    """A bus that is away is waited for as long as librdkafka retries (here 7 s, longer
+    than one flush step), then the failure is reported, not a timeout."""
+    settings = Settings(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:9")  # nothing listens there
+    producer = BusProducer(settings, Catalog(prefix="t."), **{"message.timeout.ms": 7000})
+    producer.send_raw("t.anything", b"k", b"v")
+    started = time.monotonic()
+    with pytest.raises(BusError, match="1 records failed"):
+        producer.flush()
+    assert time.monotonic() - started >= 6.5
