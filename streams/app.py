@@ -46,6 +46,7 @@ from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse
 from streams.defaults import default_risk_config
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
+from streams.watchdog import stalls
 from topics.bus import (
     ERR_CLASS,
     ERR_CONSUMER,
@@ -155,6 +156,10 @@ def _broker_url(settings: Settings) -> list[str]:
     return [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")]
 
 
+class WorkerStalled(RuntimeError):
+    """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
+
+
 def _headers(event: Any, exc: Exception, stage: str, agent: str) -> list[tuple[str, bytes]]:
     msg = event.message
     original = [(k, v) for k, v in (msg.headers or [])]
@@ -219,6 +224,11 @@ class Worker:
         self.app.timer(LAG_INTERVAL)(self._measure_lag)
         self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
         self.failed: Exception | None = None
+        # when each agent last finished an event, or last had nothing waiting (watchdog)
+        self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
+        self._agent_topics = {"market": ("market.candles.v1",),
+                              "gate": ("gate.inbox.v1", "account.state.v1",
+                                       "orders.results.v1")}
 
     def _partitions(self, logical: str) -> int:
         return self.catalog.spec(logical).partitions
@@ -333,6 +343,7 @@ class Worker:
                 self.engines[key] = raw
                 self._engine_cache[key] = (raw, engine)
             _current_event.set(None)
+            self._progress["market"] = time.monotonic()
             metrics.PROCESSING.labels(agent="market").observe(
                 (time.perf_counter() - started) / max(len(events), 1))
 
@@ -423,6 +434,7 @@ class Worker:
                 await self._dead_letter(event, exc, "process", "gate")
             except Exception as exc:
                 await self._crash("gate", exc)
+            self._progress["gate"] = time.monotonic()
             metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
 
     async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
@@ -498,6 +510,9 @@ class Worker:
                     self._fold(tp, msgs)
                     if tp in pending and msgs[-1].offset + 1 >= ends[tp]:
                         pending.discard(tp)
+                if batch and not self.context.caught_up.is_set():
+                    # the market agent waits for this: reading the context is progress
+                    self._progress["market"] = time.monotonic()
                 if pending and not batch:
                     pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
                 if not pending:
@@ -534,6 +549,19 @@ class Worker:
             lag[logical] = lag.get(logical, 0) + max(0, highwater - committed)
         for logical, value in lag.items():
             metrics.LAG.labels(topic=logical).set(value)
+        await self._watchdog(lag)
+
+    async def _watchdog(self, lag: dict[str, int]) -> None:
+        """Stop the worker when an agent has records waiting and has processed nothing
+        for `worker_stall_seconds` (a hung faust recovery): its supervisor restarts it."""
+        now = time.monotonic()
+        for agent, reads in self._agent_topics.items():
+            if not any(lag.get(topic, 0) for topic in reads):
+                self._progress[agent] = now  # nothing to do is not a stall
+        stalled = stalls(lag, self._agent_topics, self._progress, now,
+                         self.settings.worker_stall_seconds)
+        if stalled and self.failed is None:
+            await self._crash("watchdog", WorkerStalled("; ".join(map(str, stalled))))
 
     async def _seed_task(self) -> None:
         """First start of an account: seed the default risk config and the shipped

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from topics.catalog import Catalog
 from topics.settings import Settings
 
 BARS = 90
+STALL_SECONDS = 45
 WARM_UP = 14
 RISK = {"ai_trading_enabled": True, "min_confidence_threshold": "0", "max_lot_size": "1.00",
         "max_concurrent_trades": 40, "daily_profit_target": "5000.00",
@@ -46,11 +47,33 @@ STRATEGY = {**ANY_BAR_BUY, "risk_caps": {"max_lot_size": 1.0, "max_concurrent_po
 
 @pytest.fixture
 def worker(bus: Settings, catalog: Catalog, tmp_path: Path) -> Iterator[Service]:
-    service = Service("worker", ["worker"], service_env(bus, catalog, ACCOUNT, KEY, tmp_path),
+    # The watchdog's limit is short here: a worker hung after the restart stops itself
+    # and is restarted below, as `ai-trader run` would.
+    service = Service("worker", ["worker"],
+                      service_env(bus, catalog, ACCOUNT, KEY, tmp_path,
+                                  AI_TRADER_WORKER_STALL_SECONDS=str(STALL_SECONDS)),
                       tmp_path)
     service.start()
     yield service
     service.stop()
+
+
+def _wait_supervised(io: Bus, worker: Service, check: Callable[[list[Any]], bool],
+                     timeout: float, what: str) -> int:
+    """`io.wait`, restarting the worker whenever it has stopped (the supervisor's job);
+    returns how many restarts that took."""
+    deadline = time.monotonic() + timeout
+    restarts = 0
+    while True:
+        try:
+            io.wait(check, 5, what)
+            return restarts
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if not worker.alive():
+            worker.start()
+            restarts += 1
 
 
 def _sender(io: Bus, bars: list[dict[str, Any]], every: float) -> threading.Thread:
@@ -94,9 +117,10 @@ def test_kill_9_mid_stream_loses_nothing_and_decides_nothing_twice(
         return {m["idea"]["idea_id"] for m in io.of("gate.inbox.v1") if m.get("idea")}
 
     ideas_expected = BARS - WARM_UP
-    io.wait(lambda rs: len(inbox_ideas()) >= ideas_expected
-            and {d["trade_idea_id"] for d in io.of("decisions.log.v1")} >= inbox_ideas(),
-            120, "a decision for every idea after the restart")
+    restarts = _wait_supervised(
+        io, worker, lambda rs: len(inbox_ideas()) >= ideas_expected
+        and {d["trade_idea_id"] for d in io.of("decisions.log.v1")} >= inbox_ideas(),
+        180, "a decision for every idea after the restart")
     time.sleep(2.0)  # let redeliveries, if any, arrive before counting
     io.wait(lambda rs: True, 2, "the tail")
 
@@ -104,7 +128,8 @@ def test_kill_9_mid_stream_loses_nothing_and_decides_nothing_twice(
     decisions = io.of("decisions.log.v1")
     statuses = io.of("ideas.status.v1")
     orders = io.of("orders.requests.v1")
-    print(f"killed after {killed_at} decisions; {len(ideas)} ideas, {len(decisions)} "
+    print(f"killed after {killed_at} decisions, {restarts} watchdog restarts; "
+          f"{len(ideas)} ideas, {len(decisions)} "
           f"decision records, {len(statuses)} statuses, {len(orders)} order requests")
 
     # Every idea: one decision (copies identical), one first status.

@@ -1,0 +1,43 @@
+"""The worker's stall rule: records waiting on an agent's topics and no progress for too long.
+
+faust can hang after a restart while its input keeps arriving (a recovery that never
+resumes the streams: faust-streaming issues #21, #74); the process is alive, so a
+supervisor that only restarts dead processes would wait forever while ideas pile up
+undecided. The worker checks this rule on its lag timer and stops itself when an agent
+stalls, leaving its offsets uncommitted, so `ai-trader run` restarts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stall:
+    """One agent that has records waiting and has not processed any for `idle` seconds."""
+
+    agent: str
+    waiting: int
+    idle: float
+
+    def __str__(self) -> str:
+        return (f"agent {self.agent}: {self.waiting} records waiting, nothing processed "
+                f"for {self.idle:.0f} s")
+
+
+def stalls(lag: Mapping[str, int], topics: Mapping[str, tuple[str, ...]],
+           progress_at: Mapping[str, float], now: float, limit: float) -> list[Stall]:
+    """The agents that stalled.
+
+    `lag` is records waiting per logical topic, `topics` the topics each agent reads,
+    `progress_at` when each agent last finished an event (or last had nothing to do),
+    all on one monotonic clock. An agent with nothing waiting never stalls.
+    """
+    out = []
+    for agent, reads in topics.items():
+        waiting = sum(lag.get(topic, 0) for topic in reads)
+        idle = now - progress_at.get(agent, now)
+        if waiting > 0 and idle > limit:
+            out.append(Stall(agent, waiting, idle))
+    return out
