@@ -11,20 +11,16 @@ database never received.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from sinks.lag import topic_partitions
 from streams.core.audit import ChainReport, verify_chain
-from topics.bus import consumer_config
+from topics.bus import read_to_end
 from topics.catalog import Catalog
-from topics.codec import CodecError
 from topics.settings import Settings
 
 DECISIONS = "decisions.log.v1"
@@ -98,39 +94,9 @@ def verify_database(settings: Settings, account: str | None = None) -> ChainSet:
 
 def _read_topic(settings: Settings, catalog: Catalog, timeout: float
                 ) -> Iterator[dict[str, Any] | None]:
-    """Every record of decisions.log from the beginning to the end as of now (None: bad)."""
-    group = f"ai-trader-audit-{uuid.uuid4().hex[:8]}"  # never commits: a throwaway group
-    consumer = Consumer(consumer_config(settings, group))
-    codec = catalog.codec(DECISIONS)
-    try:
-        parts = topic_partitions(consumer, [catalog.name(DECISIONS)], timeout)
-        ends = {}
-        for tp in parts:
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
-            if high > low:
-                ends[tp.partition] = high
-        consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING)
-                         for tp in parts if tp.partition in ends])
-        idle_until = time.monotonic() + timeout
-        while ends:
-            messages = consumer.consume(1000, 1.0)
-            if messages:
-                idle_until = time.monotonic() + timeout
-            elif time.monotonic() > idle_until:
-                raise TimeoutError(f"{catalog.name(DECISIONS)}: no records for {timeout}s "
-                                   f"before its end (partitions {sorted(ends)})")
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                part, offset = msg.partition() or 0, msg.offset() or 0
-                try:
-                    yield codec.decode(msg.value())
-                except CodecError:
-                    yield None
-                if part in ends and offset + 1 >= ends[part]:
-                    del ends[part]
-    finally:
-        consumer.close()
+    """Every record of decisions.log from the beginning to the end as of now (None: bad);
+    a topic that does not exist holds no decisions."""
+    return read_to_end(settings, catalog, DECISIONS, timeout, missing_ok=True)
 
 
 def verify_topic(settings: Settings, catalog: Catalog, account: str | None = None,

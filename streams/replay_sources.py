@@ -12,19 +12,15 @@ Both sources give the records exactly as the bus carried them (Avro-decoded dict
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
 from streams.backtest.progress import Progress
 from streams.replay import is_idea_decision
-from topics.bus import consumer_config
+from topics.bus import TopicNotFound, TopicStalled, read_to_end
 from topics.catalog import Catalog
-from topics.codec import CodecError
 from topics.settings import Settings
 
 Record = dict[str, Any]
@@ -138,54 +134,25 @@ def read_topic(settings: Settings, catalog: Catalog, logical: str, timeout: floa
     Stops early when the caller stops iterating. Raises `SourceError` when the topic does
     not exist, or when no record comes for `timeout` seconds before the end.
     """
-    consumer = Consumer(consumer_config(settings, f"ai-trader-replay-{uuid.uuid4().hex[:8]}"))
-    codec = catalog.codec(logical)
-    name = catalog.name(logical)
     bar: Progress | None = None
+
+    def start(total: int) -> None:
+        nonlocal bar
+        bar = Progress(total, f"reading {catalog.name(logical)}", "records",
+                       enabled=show_progress)
+
+    def advance() -> None:
+        if bar is not None:
+            bar.advance()
+
     try:
-        meta = consumer.list_topics(name, timeout=timeout).topics.get(name)
-        if meta is None or meta.error is not None:
-            raise SourceError(f"topic {name} not found"
-                              + (f": {meta.error}" if meta is not None else ""))
-        ends: dict[int, int] = {}
-        total = 0
-        for p in sorted(meta.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout)
-            if high > low:
-                ends[p] = high
-                total += high - low
-        bar = Progress(total, f"reading {name}", "records", enabled=show_progress)
-        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in ends])
-        yield from _consume(consumer, codec, ends, bar, timeout, name)
+        yield from read_to_end(settings, catalog, logical, timeout,
+                               on_total=start, on_record=advance)
+    except (TopicNotFound, TopicStalled) as exc:
+        raise SourceError(str(exc)) from exc
     finally:
         if bar is not None:
             bar.close()
-        consumer.close()
-
-
-def _consume(consumer: Consumer, codec: Any, ends: dict[int, int], bar: Progress,
-             timeout: float, name: str) -> Iterator[Record | None]:
-    import time
-
-    idle_until = time.monotonic() + timeout
-    while ends:
-        messages = consumer.consume(1000, 0.5)
-        if messages:
-            idle_until = time.monotonic() + timeout
-        elif time.monotonic() > idle_until:
-            raise SourceError(f"{name}: no records for {timeout:.0f}s before its end "
-                              f"(partitions {sorted(ends)})")
-        for msg in messages:
-            if msg.error() is not None:
-                continue
-            bar.advance()
-            part, offset = msg.partition() or 0, msg.offset() or 0
-            try:
-                yield codec.decode(msg.value())
-            except CodecError:
-                yield None
-            if part in ends and offset + 1 >= ends[part]:
-                del ends[part]
 
 
 class TopicSource:

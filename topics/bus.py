@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from confluent_kafka import (
+    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -419,3 +421,80 @@ class BusConsumer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TopicNotFound(BusError):
+    """A topic to be read does not exist on the cluster."""
+
+
+class TopicStalled(BusError):
+    """No record came for the allowed time before the end of a topic."""
+
+
+def read_to_end(settings: Settings, catalog: Catalog, logical: str, timeout: float = 30.0,
+                missing_ok: bool = False,
+                on_total: Callable[[int], None] | None = None,
+                on_record: Callable[[], None] | None = None,
+                ) -> Generator[dict[str, Any] | None, None, None]:
+    """Every record of a topic from its beginning to its end as of the call (None for a
+    record that does not decode), through a throwaway group that never commits.
+
+    Stops early when the caller stops iterating. `on_total` gets the number of records
+    to read before the first one, `on_record` is called for each (progress bars).
+    Raises `TopicNotFound` (unless `missing_ok`: then nothing is read) and
+    `TopicStalled` when no record comes for `timeout` seconds before the end.
+    """
+    name = catalog.name(logical)
+    consumer = Consumer(consumer_config(settings, f"ai-trader-read-{uuid.uuid4().hex[:8]}"))
+    try:
+        ends = _end_offsets(consumer, name, timeout, missing_ok)
+        if on_total is not None:
+            on_total(sum(count for _, count in ends.values()))
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in ends])
+        yield from _consume_to_ends(consumer, catalog.codec(logical), name,
+                                    {p: end for p, (end, _) in ends.items()}, timeout,
+                                    on_record)
+    finally:
+        consumer.close()
+
+
+def _end_offsets(consumer: Consumer, name: str, timeout: float, missing_ok: bool
+                 ) -> dict[int, tuple[int, int]]:
+    """partition -> (end offset, records in it), for the partitions that hold any."""
+    meta = consumer.list_topics(name, timeout=timeout).topics.get(name)
+    if meta is None or meta.error is not None:
+        if missing_ok:
+            return {}
+        raise TopicNotFound(f"topic {name} not found"
+                            + (f": {meta.error}" if meta is not None else ""))
+    ends: dict[int, tuple[int, int]] = {}
+    for p in sorted(meta.partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=timeout)
+        if high > low:
+            ends[p] = (high, high - low)
+    return ends
+
+
+def _consume_to_ends(consumer: Consumer, codec: Any, name: str, ends: dict[int, int],
+                     timeout: float, on_record: Callable[[], None] | None
+                     ) -> Iterator[dict[str, Any] | None]:
+    idle_until = time.monotonic() + timeout
+    while ends:
+        messages = consumer.consume(1000, 0.5)
+        if messages:
+            idle_until = time.monotonic() + timeout
+        elif time.monotonic() > idle_until:
+            raise TopicStalled(f"{name}: no records for {timeout:.0f}s before its end "
+                               f"(partitions {sorted(ends)})")
+        for msg in messages:
+            if msg.error() is not None:
+                continue
+            if on_record is not None:
+                on_record()
+            part, offset = msg.partition() or 0, msg.offset() or 0
+            try:
+                yield codec.decode(msg.value())
+            except CodecError:
+                yield None
+            if part in ends and offset + 1 >= ends[part]:
+                del ends[part]

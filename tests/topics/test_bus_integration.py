@@ -22,9 +22,11 @@ from topics.bus import (
     BusError,
     BusProducer,
     TopicMismatch,
+    TopicNotFound,
     admin_client,
     ensure_topics,
     producer_config,
+    read_to_end,
     wait_until_served,
 )
 from topics.catalog import Catalog
@@ -214,3 +216,31 @@ def test_flush_waits_for_librdkafkas_verdict_not_a_fixed_timeout() -> None:
     with pytest.raises(BusError, match="1 records failed"):
         producer.flush()
     assert time.monotonic() - started >= 6.5
+
+
+def test_read_to_end_reads_what_was_there_when_called_and_marks_bad_records(
+    bus: Settings, catalog: Catalog
+) -> None:
+    candles = factories.random_candles(300)
+    producer = BusProducer(bus, catalog)
+    for rec in candles:
+        producer.send("market.candles.v1", rec["symbol"], rec)
+    producer.send_raw(catalog.name("market.candles.v1"), b"XAUUSD", b"\x00garbage")
+    producer.flush()
+    totals: list[int] = []
+    ticks: list[None] = []
+    got = list(read_to_end(bus, catalog, "market.candles.v1", timeout=30,
+                           on_total=totals.append, on_record=lambda: ticks.append(None)))
+    assert totals == [301]
+    assert len(ticks) == 301
+    assert got.count(None) == 1
+    assert sorted((r["symbol"], r["open_time"]) for r in got if r is not None) == sorted(
+        (r["symbol"], r["open_time"]) for r in candles)
+
+
+def test_read_to_end_says_when_a_topic_does_not_exist(bus: Settings) -> None:
+    catalog = Catalog(prefix=f"t{time.monotonic_ns()}.")  # its topics were never created
+    with pytest.raises(TopicNotFound, match="decisions.log.v1 not found"):
+        list(read_to_end(bus, catalog, "decisions.log.v1", timeout=10))
+    assert list(read_to_end(bus, catalog, "decisions.log.v1", timeout=10,
+                            missing_ok=True)) == []
