@@ -561,7 +561,12 @@ class Worker:
         stalled = stalls(lag, self._agent_topics, self._progress, now,
                          self.settings.worker_stall_seconds)
         if stalled and self.failed is None:
-            await self._crash("watchdog", WorkerStalled("; ".join(map(str, stalled))))
+            # what it was waiting for, so that the next hang can be traced
+            state = (f"context read back: {self.context.caught_up.is_set()}, faust in "
+                     f"recovery: {getattr(self.app, 'in_recovery', '?')}, partitions held: "
+                     f"{len(self.app.consumer.assignment())}")
+            await self._crash("watchdog", WorkerStalled(
+                "; ".join(map(str, stalled)) + f" ({state})"))
 
     async def _seed_task(self) -> None:
         """First start of an account: seed the default risk config and the shipped

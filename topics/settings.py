@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9108, alias="AI_TRADER_METRICS_PORT")
     # records waiting on an agent's topics and none processed for this long: the worker
     # stops itself so that its supervisor restarts it (streams/watchdog.py)
-    worker_stall_seconds: float = Field(120.0, alias="AI_TRADER_WORKER_STALL_SECONDS", gt=0)
+    worker_stall_seconds: float = Field(60.0, alias="AI_TRADER_WORKER_STALL_SECONDS", gt=0)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

@@ -162,5 +162,8 @@ def test_kill_9_mid_stream_loses_nothing_and_decides_nothing_twice(
     assert report.verified == len(unique)
     ids = Counter(d["decision_id"] for d in unique.values())
     assert [i for i, n in ids.items() if n > 1] == []
-    assert worker.starts == 2
+    # the kill's restart, plus one per watchdog stop (a faust restart that hung), each
+    # of which the worker explained
+    assert worker.starts == 2 + restarts
+    assert worker.log.read_text().count("agent watchdog failed: WorkerStalled") == restarts
     assert "Traceback" not in worker.output().split("==== start 2")[-1]
