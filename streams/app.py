@@ -553,7 +553,8 @@ class Worker:
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
         """Stop the worker when an agent has records waiting and has processed nothing
-        for `worker_stall_seconds` (a hung faust recovery): its supervisor restarts it."""
+        for `worker_stall_seconds` (faust stopped delivering to it): the supervisor
+        restarts it."""
         now = time.monotonic()
         for agent, reads in self._agent_topics.items():
             if not any(lag.get(topic, 0) for topic in reads):

@@ -1,7 +1,8 @@
 """The worker's stall rule: records waiting on an agent's topics and no progress for too long.
 
-faust can hang after a restart while its input keeps arriving (a recovery that never
-resumes the streams: faust-streaming issues #21, #74); the process is alive, so a
+faust can stop delivering events to an agent after a restart while its input keeps
+arriving (partitions held, recovery over, nothing received; cf. faust-streaming #21);
+the process is alive, so a
 supervisor that only restarts dead processes would wait forever while ideas pile up
 undecided. The worker checks this rule on its lag timer and stops itself when an agent
 stalls, leaving its offsets uncommitted, so `ai-trader run` restarts it.
