@@ -2,10 +2,10 @@
 
 faust can stop delivering events to an agent after a restart while its input keeps
 arriving (partitions held, recovery over, nothing received; cf. faust-streaming #21);
-the process is alive, so a
-supervisor that only restarts dead processes would wait forever while ideas pile up
-undecided. The worker checks this rule on its lag timer and stops itself when an agent
-stalls, leaving its offsets uncommitted, so `ai-trader run` restarts it.
+the process is alive, so a supervisor that only restarts dead processes would wait
+forever while ideas pile up undecided. The worker checks this rule on its lag timer
+and stops itself when an agent stalls, leaving its offsets uncommitted, so
+`ai-trader run` restarts it.
 """
 
 from __future__ import annotations
