@@ -131,8 +131,10 @@ def describe(chains: ChainSet) -> list[str]:
     for r in chains.reports:
         if r.first_break is None:
             head = (r.head or "")[:12]
+            again = (f", {r.redelivered} delivered twice (identical copies)"
+                     if r.redelivered else "")
             lines.append(f"{chains.source}: account {r.account}: {r.verified} decisions "
-                         f"verified, chain intact (head {head})")
+                         f"verified, chain intact (head {head}){again}")
         else:
             read = len(chains.ids.get(r.account, ()))
             lines.append(f"{chains.source}: BROKEN: {r.first_break.describe()} "

@@ -100,6 +100,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _chain_data(chains: Any) -> list[dict[str, Any]]:
     return [{"account": r.account, "verified": r.verified, "head": r.head,
+             "redelivered": r.redelivered,
              "first_break": None if r.first_break is None else {
                  "decision_id": r.first_break.decision_id, "problem": r.first_break.problem}}
             for r in chains.reports]

@@ -44,6 +44,7 @@ from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
 from streams.defaults import default_risk_config
+from streams.gate_journal import MISSING, Journal, StoreWriter, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
 from streams.watchdog import stalls
@@ -208,15 +209,13 @@ class Worker:
         self.engines = self.app.Table("engines", partitions=self._partitions("market.candles.v1"),
                                       key_type=bytes, value_type=bytes)
         gate_parts = self._partitions("gate.inbox.v1")
-        self.books = self.app.Table("books", partitions=gate_parts,
-                                    key_type=bytes, value_type=bytes)
-        # The gate's keyed stores, "account|id" -> JSON, beside the small book record.
-        self.gate_stores = {
-            name: self.app.Table(f"gate-{name}", partitions=gate_parts,
-                                 key_type=bytes, value_type=bytes)
-            for name in ("pending", "decided", "commands")
-        }
+        # The book record is the gate's commit point (see streams.gate_journal); the keyed
+        # stores, "account|id" -> JSON, are written from its journal once it has landed.
+        self.books = self._acked_table("books", gate_parts)
+        self.gate_stores = {name: self._acked_table(f"gate-{name}", gate_parts)
+                            for name in ("pending", "decided", "commands")}
         self._books: dict[str, tuple[bytes, Book, dict[str, TableView]]] = {}
+        self._journals: dict[str, tuple[bytes | None, Journal]] = {}
         self.app.agent(self.candles, name="market")(self._market_agent)
         self.app.agent(self.gate_topics, name="gate")(self._gate_agent)
         self.app.task(self._context_task)
@@ -232,6 +231,12 @@ class Worker:
 
     def _partitions(self, logical: str) -> int:
         return self.catalog.spec(logical).partitions
+
+    def _acked_table(self, name: str, partitions: int) -> AckedTable:
+        table = AckedTable(self.app, name=name, beacon=self.app.tables.beacon,
+                           partitions=partitions, key_type=bytes, value_type=bytes)
+        self.app.tables.add(table)
+        return table
 
     # ---------------------------------------------------------------- publishing
 
@@ -402,22 +407,32 @@ class Worker:
 
     # ---------------------------------------------------------------- gate agent
 
-    def _book(self, account: str) -> tuple[Book, dict[str, TableView]]:
+    def _book(self, account: str) -> tuple[Book, dict[str, TableView], Journal]:
         """The account's book: the cached object while the table still holds what this
         process wrote last (no JSON parsing per event), else rebuilt from the table."""
         stored = self.books.get(account.encode())
         cached = self._books.get(account)
+        kept = self._journals.get(account)
+        if kept is not None and kept[0] is stored:
+            journal = kept[1]  # this process wrote that record: its acks are known
+        else:
+            deltas = [] if stored is None else orjson.loads(stored).get("journal", [])
+            journal = Journal.from_record(deltas)
+            self._journals[account] = (stored, journal)
+            if deltas:
+                log.info("gate: account %s read back with %d journalled store change(s); "
+                         "writing them to the stores again", account, len(deltas))
         if cached is not None and stored is not None and cached[0] is stored:
-            return cached[1], cached[2]
-        views = {name: TableView(table, f"{account}|")
+            return cached[1], cached[2], journal
+        views = {name: TableView(table, f"{account}|", name, journal)
                  for name, table in self.gate_stores.items()}
         stores = {"pending": views["pending"], "decided": views["decided"],
                   "commands": views["commands"]}
         if stored is not None:
-            return Book.from_state(orjson.loads(stored), **stores), views
+            return Book.from_state(orjson.loads(stored), **stores), views, journal
         log.info("gate: new book for account %s (default risk config)", account)
         return Book.new(account, default_risk_config(), self.settings.code_version,
-                        **stores), views
+                        **stores), views, journal
 
     async def _gate_agent(self, stream: Any) -> None:
         async for event in stream.events():
@@ -439,7 +454,9 @@ class Worker:
 
     async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
         account = value["account"]
-        book, views = self._book(account)
+        book, views, journal = self._book(account)
+        # Store writes whose book record has landed; a refused write stops the worker.
+        journal.advance(self._store_writer(account))
         try:
             out = self._apply_to_book(book, event, logical, value)
             await self._publish(account, out)
@@ -450,12 +467,28 @@ class Worker:
             for view in views.values():
                 view.rollback()
             raise
-        # Only now, with every output acknowledged, does the state move on.
-        for view in views.values():
-            view.commit()
-        raw = _dump(book.to_state())
+        # Only now, with every output acknowledged, does the state move on: one book
+        # record holding the event's store changes, the commit point.
+        delta = compact({name: view.take_staged() for name, view in views.items()})
+        pending = journal.to_record() + ([delta] if delta else [])
+        raw = _dump({**book.to_state(), "journal": pending})
         self.books[account.encode()] = raw
+        journal.add(delta, self.books.last_write)
         self._books[account] = (raw, book, views)
+        self._journals[account] = (raw, journal)
+
+    def _store_writer(self, account: str) -> StoreWriter:
+        def write(store: str, key: str, value: Any) -> Any:
+            table = self.gate_stores[store]
+            k = f"{account}|{key}".encode()
+            if value is None:
+                if k not in table:
+                    return None
+                del table[k]
+            else:
+                table[k] = _dump(value)
+            return table.last_write
+        return write
 
     def _apply_to_book(self, book: Book, event: Any, logical: str,
                        value: dict[str, Any]) -> Outputs:
@@ -584,20 +617,22 @@ class Worker:
                  account, len(commands) - 1)
 
 
-_DELETED = object()
-
 
 class TableView(MutableMapping[str, Any]):
-    """One account's keys of a Faust table as a JSON mapping, writes held until `commit`.
+    """One account's keys of a gate store as a JSON mapping, for the pure `Book`.
 
-    The gate changes its state only after its outputs are acknowledged; a view lets the
-    pure `Book` read and write as if it were a dict while that ordering holds.
-    Iteration is not offered: the book never scans a store.
+    Writes are staged: the gate hands them to the account's `Journal` only after the
+    event's outputs are acknowledged (`take_staged`), and the journal writes them to the
+    table once the book record holding them has landed. Reads see the staged value, then
+    the journal's, then the table's. Iteration is not offered: the book never scans a
+    store.
     """
 
-    def __init__(self, table: Any, prefix: str) -> None:
+    def __init__(self, table: Any, prefix: str, store: str, journal: Journal) -> None:
         self.table = table
         self.prefix = prefix
+        self.store = store
+        self.journal = journal
         self.staged: dict[str, Any] = {}
 
     def _key(self, key: str) -> bytes:
@@ -606,20 +641,23 @@ class TableView(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key in self.staged:
             value = self.staged[key]
-            if value is _DELETED:
-                raise KeyError(key)
-            return value
-        raw = self.table.get(self._key(key))
-        if raw is None:
+        else:
+            value = self.journal.lookup(self.store, key)
+            if value is MISSING:
+                raw = self.table.get(self._key(key))
+                value = None if raw is None else orjson.loads(raw)
+        if value is None:
             raise KeyError(key)
-        return orjson.loads(raw)
+        return value
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if value is None:
+            raise TypeError("a gate store does not hold None")
         self.staged[key] = value
 
     def __delitem__(self, key: str) -> None:
         self[key]  # noqa: B018 - KeyError when absent, as a dict would
-        self.staged[key] = _DELETED
+        self.staged[key] = None
 
     def __iter__(self) -> Iterator[str]:
         raise TypeError("a gate store is not iterable")
@@ -627,17 +665,25 @@ class TableView(MutableMapping[str, Any]):
     def __len__(self) -> int:
         raise TypeError("a gate store has no length")
 
-    def commit(self) -> None:
-        for key, value in self.staged.items():
-            if value is _DELETED:
-                if self._key(key) in self.table:
-                    del self.table[self._key(key)]
-            else:
-                self.table[self._key(key)] = _dump(value)
-        self.staged.clear()
+    def take_staged(self) -> dict[str, Any]:
+        """The event's writes (None: deleted), handed over to the journal."""
+        staged, self.staged = self.staged, {}
+        return staged
 
     def rollback(self) -> None:
         self.staged.clear()
+
+
+class AckedTable(faust.Table):
+    """A Faust table that keeps the acknowledgement of its last changelog write, so the
+    gate can tell when its book record, and then its store writes, have landed."""
+
+    last_write: Any = None
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        fut = super().send_changelog(*args, **kwargs)
+        self.last_write = fut
+        return fut
 
 
 def _load(value: bytes | None) -> Any:

@@ -130,6 +130,7 @@ class ChainReport:
     verified: int
     head: str | None
     first_break: ChainBreak | None
+    redelivered: int = 0  # byte-identical copies of an event (at-least-once delivery)
 
     @property
     def ok(self) -> bool:
@@ -140,20 +141,24 @@ def verify_chain(account: str, events: Iterable[Mapping[str, Any]]) -> ChainRepo
     """Walk an account's events from the first (`prev_hash` null) by following the links.
 
     The events may come in any order (database rows sorted by time tie on equal
-    timestamps); the chain itself gives the order. Reported, first found wins: an event
-    whose content does not match its hash (edited), two events claiming the same
-    predecessor (fork or duplicate), a link to a hash that no event has (missing event),
-    and events left over that the chain never reaches.
+    timestamps); the chain itself gives the order. A topic delivers at least once, so an
+    event seen again byte for byte (same hash) is one event, counted in `redelivered`.
+    Reported, first found wins: an event whose content does not match its hash (edited),
+    two different events claiming the same predecessor (fork), a link to a hash that no
+    event has (missing event), and events left over that the chain never reaches.
     """
     by_prev: dict[str | None, Mapping[str, Any]] = {}
-    total = 0
+    total = redelivered = 0
     for event in events:
-        total += 1
         ident = str(event.get("decision_id"))
         if decision_hash(event) != event.get("hash"):
             return ChainReport(account, 0, None, ChainBreak(
                 account, ident, "content does not match its hash (edited after it was written)"))
         prev = event.get("prev_hash")
+        if prev in by_prev and by_prev[prev].get("hash") == event.get("hash"):
+            redelivered += 1
+            continue
+        total += 1
         if prev in by_prev:
             other = by_prev[prev].get("decision_id")
             return ChainReport(account, 0, None, ChainBreak(
@@ -173,5 +178,6 @@ def verify_chain(account: str, events: Iterable[Mapping[str, Any]]) -> ChainRepo
             problem = (f"{total - verified} event(s) not reachable from the start of the "
                        "chain: the event before them is missing")
         return ChainReport(account, verified, head,
-                           ChainBreak(account, next(iter(dangling), None), problem))
-    return ChainReport(account, verified, head, None)
+                           ChainBreak(account, next(iter(dangling), None), problem),
+                           redelivered)
+    return ChainReport(account, verified, head, None, redelivered)
