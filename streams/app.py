@@ -47,7 +47,7 @@ from streams.defaults import default_risk_config
 from streams.gate_journal import MISSING, Journal, StoreWriter, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
-from streams.watchdog import stalls
+from streams.watchdog import may_reseek, stalls
 from topics.bus import (
     ERR_CLASS,
     ERR_CONSUMER,
@@ -180,10 +180,15 @@ class Worker:
         self.catalog = catalog or Catalog(prefix=settings.topic_prefix)
         self.key = command_key(settings)
         self.context = Context(settings.account, settings.code_version)
+        datadir = settings.state_dir / "faust"
+        datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             f"{self.catalog.prefix}ai-trader-streams",
             broker=_broker_url(settings),
             store="memory://",
+            # faust makes this directory even for memory tables: under the state dir,
+            # not in whatever directory the worker was started from
+            datadir=str(datadir / "{conf.id}"),
             value_serializer="raw",
             key_serializer="raw",
             topic_replication_factor=settings.topic_replication_factor,
@@ -225,6 +230,7 @@ class Worker:
         self.failed: Exception | None = None
         # when each agent last finished an event, or last had nothing waiting (watchdog)
         self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
+        self._reseeked: dict[str, float] = {}  # when the watchdog last sought back, per agent
         self._agent_topics = {"market": ("market.candles.v1",),
                               "gate": ("gate.inbox.v1", "account.state.v1",
                                        "orders.results.v1")}
@@ -585,22 +591,77 @@ class Worker:
         await self._watchdog(lag)
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
-        """Stop the worker when an agent has records waiting and has processed nothing
-        for `worker_stall_seconds` (faust stopped delivering to it): the supervisor
-        restarts it."""
-        now = time.monotonic()
+        """An agent with records waiting that has processed nothing for half of
+        `worker_stall_seconds`: seek every partition back to its committed offset (faust
+        dropped records on their way to it). Still nothing after another full period:
+        stop the worker, offsets uncommitted; the supervisor restarts it."""
+        if self.failed is not None:
+            return
+        now, limit = time.monotonic(), self.settings.worker_stall_seconds
         for agent, reads in self._agent_topics.items():
             if not any(lag.get(topic, 0) for topic in reads):
                 self._progress[agent] = now  # nothing to do is not a stall
-        stalled = stalls(lag, self._agent_topics, self._progress, now,
-                         self.settings.worker_stall_seconds)
-        if stalled and self.failed is None:
-            # what it was waiting for, so that the next hang can be traced
-            state = (f"context read back: {self.context.caught_up.is_set()}, faust in "
-                     f"recovery: {getattr(self.app, 'in_recovery', '?')}, partitions held: "
-                     f"{len(self.app.consumer.assignment())}")
+        stalled = stalls(lag, self._agent_topics, self._progress, now, limit / 2)
+        if not stalled:
+            return
+        # what it was waiting for, so that the next hang can be traced
+        state = (f"context read back: {self.context.caught_up.is_set()}, faust in "
+                 f"recovery: {getattr(self.app, 'in_recovery', '?')}, partitions held: "
+                 f"{len(self.app.consumer.assignment())}, {self._fetch_state()}")
+        fresh = [st for st in stalled
+                 if may_reseek(self._progress[st.agent], self._reseeked.get(st.agent))]
+        if fresh:
+            log.warning("%s (%s); seeking every partition back to its committed offset",
+                        "; ".join(map(str, fresh)), state)
+            for st in fresh:
+                self._reseeked[st.agent] = self._progress[st.agent] = now
+            metrics.WATCHDOG_RESEEKS.inc()
+            try:
+                await asyncio.wait_for(self.app.consumer.perform_seek(), timeout=30)
+            except Exception as exc:  # noqa: BLE001 - the stop below is the fallback
+                log.warning("watchdog: the seek back failed (%s: %s); the worker stops if "
+                            "nothing moves", type(exc).__name__, exc)
+            return
+        stuck = [st for st in stalled if st.idle > limit]
+        if stuck:
+            log.critical("worker stalled; where the agents are waiting:\n%s",
+                         _agent_stacks(self.app))
             await self._crash("watchdog", WorkerStalled(
-                "; ".join(map(str, stalled)) + f" ({state})"))
+                "; ".join(map(str, stuck)) + f" ({state})"))
+
+    def _fetch_state(self) -> str:
+        """Faust's fetch bookkeeping per source topic (private attributes: diagnostics only)."""
+        consumer = self.app.consumer
+        parts = []
+        for label, attr in (("active", "_active_partitions"), ("paused", "_paused_partitions"),
+                            ("buffered", "_buffered_partitions")):
+            tps = getattr(consumer, attr, None) or set()
+            counts: dict[str, int] = {}
+            for tp in tps:
+                try:
+                    logical = self.catalog.logical(tp.topic)
+                except KeyError:
+                    logical = "changelogs"
+                counts[logical] = counts.get(logical, 0) + 1
+            parts.append(f"{label} {dict(sorted(counts.items()))}")
+        parts.append(f"flow active {getattr(consumer, 'flow_active', '?')}")
+        try:  # aiokafka's own view of the candle partitions: position vs committed
+            aio = getattr(consumer, "_thread")._consumer  # noqa: B009
+            committed = getattr(consumer, "_committed_offset", {})
+            name = self.catalog.name("market.candles.v1")
+            views = []
+            for tp in sorted(aio.assignment()):
+                if tp.topic != name:
+                    continue
+                state = aio._subscription.subscription.assignment.state_value(tp)
+                views.append(f"p{tp.partition} position {state.position} committed "
+                             f"{committed.get(tp)} highwater {consumer.highwater(tp)} "
+                             f"paused {state.paused}")
+            parts.append("candles: " + "; ".join(views))
+        except Exception as exc:  # noqa: BLE001 - diagnostics must not hide the stall
+            parts.append(f"candles: ? ({exc!r})")
+        parts.append(f"flow control {self.app.flow_control.is_active()}")
+        return ", ".join(parts)
 
     async def _seed_task(self) -> None:
         """First start of an account: seed the default risk config and the shipped
@@ -616,6 +677,37 @@ class Worker:
         log.info("seeded account %s: default risk config and %d strategies",
                  account, len(commands) - 1)
 
+
+def _await_chain(coro: Any) -> list[str]:
+    chain = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) \
+            or getattr(coro, "ag_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        else:
+            chain.append(type(coro).__name__)
+        coro = (getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                or getattr(coro, "ag_await", None))
+    return chain
+
+
+def _agent_stacks(app: Any) -> str:
+    """Where each agent's actors are suspended (their await chains, outermost first),
+    with the state of their input queues: what a stalled agent was waiting for."""
+    lines = []
+    for name, agent in app.agents.items():
+        for aref in getattr(agent, "_actors", ()):
+            task = getattr(aref, "actor_task", None)
+            stream = getattr(aref, "stream", None)
+            channel = getattr(stream, "channel", None)
+            queue = getattr(channel, "queue", None)
+            lines.append(
+                f"agent {name}: task done {None if task is None else task.done()}, "
+                f"stream passive {getattr(stream, '_passive', '?')}, "
+                f"queue {getattr(queue, 'qsize', lambda: '?')()}")
+            lines.extend("  " + link for link in _await_chain(getattr(aref, "it", None)))
+    return "\n".join(lines) or "(no agent found)"
 
 
 class TableView(MutableMapping[str, Any]):

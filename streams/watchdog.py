@@ -3,9 +3,14 @@
 faust can stop delivering events to an agent after a restart while its input keeps
 arriving (partitions held, recovery over, nothing received; cf. faust-streaming #21);
 the process is alive, so a supervisor that only restarts dead processes would wait
-forever while ideas pile up undecided. The worker checks this rule on its lag timer
-and stops itself when an agent stalls, leaving its offsets uncommitted, so
-`ai-trader run` restarts it.
+forever while ideas pile up undecided. The worker checks this rule on its lag timer.
+What such a hang looked like here: the consumer's fetch position for the agent's
+partitions at their end, their committed offsets behind, nothing in the agent's queue —
+records fetched and dropped on faust's way to the agent during the start-up rebalance.
+So the first remedy is the one faust itself applies when it drops records (seek every
+partition back to its committed offset, which re-delivers them: effects are idempotent);
+if the agent still makes no progress, the worker stops itself with its offsets
+uncommitted and `ai-trader run` restarts it.
 """
 
 from __future__ import annotations
@@ -42,3 +47,9 @@ def stalls(lag: Mapping[str, int], topics: Mapping[str, tuple[str, ...]],
         if waiting > 0 and idle > limit:
             out.append(Stall(agent, waiting, idle))
     return out
+
+
+def may_reseek(progress_at: float, reseeked_at: float | None) -> bool:
+    """Whether a stalled agent gets the seek-back remedy: not yet tried in this stall,
+    i.e. never, or the agent has made progress since the last try."""
+    return reseeked_at is None or progress_at > reseeked_at

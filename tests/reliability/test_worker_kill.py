@@ -35,7 +35,7 @@ from topics.catalog import Catalog
 from topics.settings import Settings
 
 BARS = 90
-STALL_SECONDS = 45
+STALL_SECONDS = 30
 WARM_UP = 14
 RISK = {"ai_trading_enabled": True, "min_confidence_threshold": "0", "max_lot_size": "1.00",
         "max_concurrent_trades": 40, "daily_profit_target": "5000.00",

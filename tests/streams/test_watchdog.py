@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.watchdog import Stall, stalls
+from streams.watchdog import Stall, may_reseek, stalls
 
 TOPICS = {"market": ("market.candles.v1",),
           "gate": ("gate.inbox.v1", "account.state.v1", "orders.results.v1")}
@@ -41,3 +41,9 @@ def test_a_stall_is_exactly_waiting_records_and_idle_past_the_limit(
         assert (agent in got) == (waiting > 0 and idle > limit)
         if agent in got:
             assert (got[agent].waiting, got[agent].idle) == (waiting, idle)
+
+
+def test_the_seek_back_is_tried_once_per_stall() -> None:
+    assert may_reseek(progress_at=5.0, reseeked_at=None)  # first stall: seek back
+    assert not may_reseek(progress_at=40.0, reseeked_at=40.0)  # no progress since: stop
+    assert may_reseek(progress_at=41.0, reseeked_at=40.0)  # it recovered, then stalled again
