@@ -47,7 +47,7 @@ from streams.defaults import default_risk_config
 from streams.gate_journal import MISSING, Journal, StoreWriter, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
-from streams.watchdog import may_reseek, stalls
+from streams.watchdog import may_reseek, reseek_after, stalls
 from topics.bus import (
     ERR_CLASS,
     ERR_CONSUMER,
@@ -591,17 +591,17 @@ class Worker:
         await self._watchdog(lag)
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
-        """An agent with records waiting that has processed nothing for half of
-        `worker_stall_seconds`: seek every partition back to its committed offset (faust
-        dropped records on their way to it). Still nothing after another full period:
-        stop the worker, offsets uncommitted; the supervisor restarts it."""
+        """An agent with records waiting that has processed nothing for `reseek_after`:
+        seek every partition back to its committed offset (faust dropped records on
+        their way to it). Still nothing after `worker_stall_seconds` more: stop the
+        worker, offsets uncommitted; the supervisor restarts it."""
         if self.failed is not None:
             return
         now, limit = time.monotonic(), self.settings.worker_stall_seconds
         for agent, reads in self._agent_topics.items():
             if not any(lag.get(topic, 0) for topic in reads):
                 self._progress[agent] = now  # nothing to do is not a stall
-        stalled = stalls(lag, self._agent_topics, self._progress, now, limit / 2)
+        stalled = stalls(lag, self._agent_topics, self._progress, now, reseek_after(limit))
         if not stalled:
             return
         # what it was waiting for, so that the next hang can be traced
@@ -617,7 +617,7 @@ class Worker:
                 self._reseeked[st.agent] = self._progress[st.agent] = now
             metrics.WATCHDOG_RESEEKS.inc()
             try:
-                await asyncio.wait_for(self.app.consumer.perform_seek(), timeout=30)
+                await asyncio.wait_for(self._seek_back(), timeout=30)
             except Exception as exc:  # noqa: BLE001 - the stop below is the fallback
                 log.warning("watchdog: the seek back failed (%s: %s); the worker stops if "
                             "nothing moves", type(exc).__name__, exc)
@@ -628,6 +628,20 @@ class Worker:
                          _agent_stacks(self.app))
             await self._crash("watchdog", WorkerStalled(
                 "; ".join(map(str, stuck)) + f" ({state})"))
+
+    async def _seek_back(self) -> None:
+        """Every source partition back to its committed offset, and to its beginning when
+        nothing was committed: aiokafka's `seek_to_committed` (which faust's
+        `perform_seek` uses) leaves a partition without a committed offset, or with 0,
+        where it is, so records dropped there would never come again."""
+        consumer = self.app.consumer
+        await consumer.perform_seek()
+        committed = getattr(consumer, "_committed_offset", {})
+        for tp in consumer.assignment():
+            if tp.topic in self.app.tables.changelog_topics:
+                continue
+            if not committed.get(tp):
+                await consumer.seek(tp, 0)  # out of range: reset to the earliest offset
 
     def _fetch_state(self) -> str:
         """Faust's fetch bookkeeping per source topic (private attributes: diagnostics only)."""

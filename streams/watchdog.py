@@ -49,6 +49,16 @@ def stalls(lag: Mapping[str, int], topics: Mapping[str, tuple[str, ...]],
     return out
 
 
+#: A stall is sought back after this long at most: the seek is harmless (records after the
+#: committed offsets come again, and every effect is idempotent), the stall is not.
+RESEEK_AFTER = 10.0
+
+
+def reseek_after(limit: float) -> float:
+    """How long an agent may sit idle with records waiting before the seek back."""
+    return min(limit / 2, RESEEK_AFTER)
+
+
 def may_reseek(progress_at: float, reseeked_at: float | None) -> bool:
     """Whether a stalled agent gets the seek-back remedy: not yet tried in this stall,
     i.e. never, or the agent has made progress since the last try."""
