@@ -147,8 +147,6 @@ class WorkerProcess:
             "AI_TRADER_STATE_DIR": str(state_dir),
             "COMMAND_HMAC_KEY": KEY.decode(),
             "AI_TRADER_ENV": "test",
-            # a start-up stall is sought back after 10 s instead of 30 (streams/watchdog.py)
-            "AI_TRADER_WORKER_STALL_SECONDS": "20",
         }
         self.log = state_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
