@@ -68,6 +68,7 @@ NEWS_KEEP = 500
 MARKET_BATCH = 500
 MARKET_BATCH_WAIT = 0.002
 LAG_INTERVAL = 5.0
+SEEK_BACK_SETTLE = 1.5  # longer than faust's fetch timeout (getmany(timeout=1.0))
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
 
@@ -630,18 +631,38 @@ class Worker:
                 "; ".join(map(str, stuck)) + f" ({state})"))
 
     async def _seek_back(self) -> None:
-        """Every source partition back to its committed offset, and to its beginning when
-        nothing was committed: aiokafka's `seek_to_committed` (which faust's
-        `perform_seek` uses) leaves a partition without a committed offset, or with 0,
-        where it is, so records dropped there would never come again."""
-        consumer = self.app.consumer
-        await consumer.perform_seek()
-        committed = getattr(consumer, "_committed_offset", {})
-        for tp in consumer.assignment():
-            if tp.topic in self.app.tables.changelog_topics:
-                continue
-            if not committed.get(tp):
-                await consumer.seek(tp, 0)  # out of range: reset to the earliest offset
+        """Every source partition back to its committed offset (its beginning when nothing
+        was committed), with the consumer's flow stopped as faust does on a rebalance.
+
+        Seeking while records flow is unsafe in faust: a fetch in flight hands over
+        records from the old position, the read offset jumps past the sought one, and the
+        records fetched again are dropped as already read, the skipped range even
+        counted as acknowledged (a "gap") and committed. That race is what drops records
+        at start-up; our seek must not repeat it. So: stop the flow (a fetch in flight is
+        then discarded and sought back by faust itself), wait out faust's fetch timeout
+        (1 s), seek, resume. aiokafka's `seek_to_committed` leaves a partition without a
+        committed offset, or with 0, where it is: those are sought to 0 explicitly.
+        """
+        app, consumer = self.app, self.app.consumer
+        if app.rebalancing or app.in_recovery:
+            return  # faust is moving the partitions itself; it seeks when it is done
+        generation = app.consumer_generation_id
+        consumer.stop_flow()
+        try:
+            await asyncio.sleep(SEEK_BACK_SETTLE)
+            if app.rebalancing or app.consumer_generation_id != generation:
+                return
+            await consumer.perform_seek()
+            committed = getattr(consumer, "_committed_offset", {})
+            for tp in consumer.assignment():
+                if tp.topic in app.tables.changelog_topics:
+                    continue
+                if not committed.get(tp):
+                    await consumer.seek(tp, 0)  # out of range: reset to the earliest offset
+        finally:
+            # a rebalance meanwhile stopped the flow for its own recovery, which resumes it
+            if not app.rebalancing and app.consumer_generation_id == generation:
+                consumer.resume_flow()
 
     def _fetch_state(self) -> str:
         """Faust's fetch bookkeeping per source topic (private attributes: diagnostics only)."""
