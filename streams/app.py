@@ -44,10 +44,10 @@ from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
 from streams.defaults import default_risk_config
-from streams.gate_journal import MISSING, Journal, StoreWriter, compact
+from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
-from streams.watchdog import may_reseek, reseek_after, stalls
+from streams.watchdog import stalls
 from topics.bus import (
     ERR_CLASS,
     ERR_CONSUMER,
@@ -68,7 +68,6 @@ NEWS_KEEP = 500
 MARKET_BATCH = 500
 MARKET_BATCH_WAIT = 0.002
 LAG_INTERVAL = 5.0
-SEEK_BACK_SETTLE = 1.5  # longer than faust's fetch timeout (getmany(timeout=1.0))
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
 
@@ -231,7 +230,6 @@ class Worker:
         self.failed: Exception | None = None
         # when each agent last finished an event, or last had nothing waiting (watchdog)
         self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
-        self._reseeked: dict[str, float] = {}  # when the watchdog last sought back, per agent
         self._agent_topics = {"market": ("market.candles.v1",),
                               "gate": ("gate.inbox.v1", "account.state.v1",
                                        "orders.results.v1")}
@@ -463,7 +461,7 @@ class Worker:
         account = value["account"]
         book, views, journal = self._book(account)
         # Store writes whose book record has landed; a refused write stops the worker.
-        journal.advance(self._store_writer(account))
+        journal.advance(lambda store, key, value: views[store].write_through(key, value))
         try:
             out = self._apply_to_book(book, event, logical, value)
             await self._publish(account, out)
@@ -483,19 +481,6 @@ class Worker:
         journal.add(delta, self.books.last_write)
         self._books[account] = (raw, book, views)
         self._journals[account] = (raw, journal)
-
-    def _store_writer(self, account: str) -> StoreWriter:
-        def write(store: str, key: str, value: Any) -> Any:
-            table = self.gate_stores[store]
-            k = f"{account}|{key}".encode()
-            if value is None:
-                if k not in table:
-                    return None
-                del table[k]
-            else:
-                table[k] = _dump(value)
-            return table.last_write
-        return write
 
     def _apply_to_book(self, book: Book, event: Any, logical: str,
                        value: dict[str, Any]) -> Outputs:
@@ -592,77 +577,28 @@ class Worker:
         await self._watchdog(lag)
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
-        """An agent with records waiting that has processed nothing for `reseek_after`:
-        seek every partition back to its committed offset (faust dropped records on
-        their way to it). Still nothing after `worker_stall_seconds` more: stop the
-        worker, offsets uncommitted; the supervisor restarts it."""
+        """Stop the worker when an agent has records waiting and has processed nothing
+        for `worker_stall_seconds` (faust dropped the records on their way to it): the
+        supervisor restarts it, and the new process reads them again from the committed
+        offsets. A seek back inside the running process was tried and lost records
+        (see streams/watchdog.py)."""
         if self.failed is not None:
             return
-        now, limit = time.monotonic(), self.settings.worker_stall_seconds
+        now = time.monotonic()
         for agent, reads in self._agent_topics.items():
             if not any(lag.get(topic, 0) for topic in reads):
                 self._progress[agent] = now  # nothing to do is not a stall
-        stalled = stalls(lag, self._agent_topics, self._progress, now, reseek_after(limit))
-        if not stalled:
-            return
-        # what it was waiting for, so that the next hang can be traced
-        state = (f"context read back: {self.context.caught_up.is_set()}, faust in "
-                 f"recovery: {getattr(self.app, 'in_recovery', '?')}, partitions held: "
-                 f"{len(self.app.consumer.assignment())}, {self._fetch_state()}")
-        fresh = [st for st in stalled
-                 if may_reseek(self._progress[st.agent], self._reseeked.get(st.agent))]
-        if fresh:
-            log.warning("%s (%s); seeking every partition back to its committed offset",
-                        "; ".join(map(str, fresh)), state)
-            for st in fresh:
-                self._reseeked[st.agent] = self._progress[st.agent] = now
-            metrics.WATCHDOG_RESEEKS.inc()
-            try:
-                await asyncio.wait_for(self._seek_back(), timeout=30)
-            except Exception as exc:  # noqa: BLE001 - the stop below is the fallback
-                log.warning("watchdog: the seek back failed (%s: %s); the worker stops if "
-                            "nothing moves", type(exc).__name__, exc)
-            return
-        stuck = [st for st in stalled if st.idle > limit]
-        if stuck:
+        stalled = stalls(lag, self._agent_topics, self._progress, now,
+                         self.settings.worker_stall_seconds)
+        if stalled:
+            # what it was waiting for, so that the next hang can be traced
+            state = (f"context read back: {self.context.caught_up.is_set()}, faust in "
+                     f"recovery: {getattr(self.app, 'in_recovery', '?')}, partitions held: "
+                     f"{len(self.app.consumer.assignment())}, {self._fetch_state()}")
             log.critical("worker stalled; where the agents are waiting:\n%s",
                          _agent_stacks(self.app))
             await self._crash("watchdog", WorkerStalled(
-                "; ".join(map(str, stuck)) + f" ({state})"))
-
-    async def _seek_back(self) -> None:
-        """Every source partition back to its committed offset (its beginning when nothing
-        was committed), with the consumer's flow stopped as faust does on a rebalance.
-
-        Seeking while records flow is unsafe in faust: a fetch in flight hands over
-        records from the old position, the read offset jumps past the sought one, and the
-        records fetched again are dropped as already read, the skipped range even
-        counted as acknowledged (a "gap") and committed. That race is what drops records
-        at start-up; our seek must not repeat it. So: stop the flow (a fetch in flight is
-        then discarded and sought back by faust itself), wait out faust's fetch timeout
-        (1 s), seek, resume. aiokafka's `seek_to_committed` leaves a partition without a
-        committed offset, or with 0, where it is: those are sought to 0 explicitly.
-        """
-        app, consumer = self.app, self.app.consumer
-        if app.rebalancing or app.in_recovery:
-            return  # faust is moving the partitions itself; it seeks when it is done
-        generation = app.consumer_generation_id
-        consumer.stop_flow()
-        try:
-            await asyncio.sleep(SEEK_BACK_SETTLE)
-            if app.rebalancing or app.consumer_generation_id != generation:
-                return
-            await consumer.perform_seek()
-            committed = getattr(consumer, "_committed_offset", {})
-            for tp in consumer.assignment():
-                if tp.topic in app.tables.changelog_topics:
-                    continue
-                if not committed.get(tp):
-                    await consumer.seek(tp, 0)  # out of range: reset to the earliest offset
-        finally:
-            # a rebalance meanwhile stopped the flow for its own recovery, which resumes it
-            if not app.rebalancing and app.consumer_generation_id == generation:
-                consumer.resume_flow()
+                "; ".join(map(str, stalled)) + f" ({state})"))
 
     def _fetch_state(self) -> str:
         """Faust's fetch bookkeeping per source topic (private attributes: diagnostics only)."""
@@ -791,6 +727,18 @@ class TableView(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         raise TypeError("a gate store has no length")
+
+    def write_through(self, key: str, value: Any) -> Any:
+        """Write a journalled value (None: delete) to the table; the changelog write's
+        acknowledgement, or None when nothing was sent."""
+        k = self._key(key)
+        if value is None:
+            if k not in self.table:
+                return None
+            del self.table[k]
+        else:
+            self.table[k] = _dump(value)
+        return self.table.last_write
 
     def take_staged(self) -> dict[str, Any]:
         """The event's writes (None: deleted), handed over to the journal."""

@@ -24,8 +24,6 @@ FAILED_CHECKS = Counter("gate_failed_checks_total", "Failed gate checks", ["chec
 LAG = Gauge("streams_consumer_lag_records",
             "Records on the worker's assigned partitions not yet committed", ["topic"])
 REFUSALS = Counter("gate_command_refusals_total", "Refused control commands", ["code"])
-WATCHDOG_RESEEKS = Counter("streams_watchdog_reseeks_total",
-                           "Stalls answered by seeking back to the committed offsets")
 
 
 def serve(port: int) -> None:

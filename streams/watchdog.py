@@ -3,14 +3,19 @@
 faust can stop delivering events to an agent after a restart while its input keeps
 arriving (partitions held, recovery over, nothing received; cf. faust-streaming #21);
 the process is alive, so a supervisor that only restarts dead processes would wait
-forever while ideas pile up undecided. The worker checks this rule on its lag timer.
+forever while ideas pile up undecided. The worker checks this rule on its lag timer
+and stops itself when an agent stalls, leaving its offsets uncommitted, so
+`ai-trader run` restarts it and the new process reads the records again.
+
 What such a hang looked like here: the consumer's fetch position for the agent's
-partitions at their end, their committed offsets behind, nothing in the agent's queue —
-records fetched and dropped on faust's way to the agent during the start-up rebalance.
-So the first remedy is the one faust itself applies when it drops records (seek every
-partition back to its committed offset, which re-delivers them: effects are idempotent);
-if the agent still makes no progress, the worker stops itself with its offsets
-uncommitted and `ai-trader run` restarts it.
+partition at its end, the committed offset behind, nothing in the agent's queue — faust
+seeks to the committed offsets after a rebalance while records still flow, a fetch in
+flight hands over records from the old position, its read offset jumps past the sought
+one, and the records fetched again are dropped as already read. A seek back inside the
+running process was tried: the kill -9 test then ended with 7 ideas never decided and
+nothing left waiting (records skipped *and* committed), and with the consumer's flow
+stopped around the seek it failed again after a seek back. A fresh process has no such
+state and reads from the committed offsets, so the stop stays the remedy.
 """
 
 from __future__ import annotations
@@ -48,18 +53,3 @@ def stalls(lag: Mapping[str, int], topics: Mapping[str, tuple[str, ...]],
             out.append(Stall(agent, waiting, idle))
     return out
 
-
-#: A stall is sought back after this long at most: the seek is harmless (records after the
-#: committed offsets come again, and every effect is idempotent), the stall is not.
-RESEEK_AFTER = 10.0
-
-
-def reseek_after(limit: float) -> float:
-    """How long an agent may sit idle with records waiting before the seek back."""
-    return min(limit / 2, RESEEK_AFTER)
-
-
-def may_reseek(progress_at: float, reseeked_at: float | None) -> bool:
-    """Whether a stalled agent gets the seek-back remedy: not yet tried in this stall,
-    i.e. never, or the agent has made progress since the last try."""
-    return reseeked_at is None or progress_at > reseeked_at

@@ -150,9 +150,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, alias="AI_TRADER_API_PORT")
     ui_port: int = Field(8501, alias="AI_TRADER_UI_PORT")
     metrics_port: int = Field(9108, alias="AI_TRADER_METRICS_PORT")
-    # records waiting on an agent's topics and none processed for 10 s (or half of this):
-    # the worker seeks back to its committed offsets; for this long after that: it stops
-    # itself so that its supervisor restarts it (streams/watchdog.py)
+    # records waiting on an agent's topics and none processed for this long: the worker
+    # stops itself so that its supervisor restarts it (streams/watchdog.py)
     worker_stall_seconds: float = Field(60.0, alias="AI_TRADER_WORKER_STALL_SECONDS", gt=0)
 
     @field_validator("kafka_bootstrap_servers")

@@ -147,6 +147,8 @@ class WorkerProcess:
             "AI_TRADER_STATE_DIR": str(state_dir),
             "COMMAND_HMAC_KEY": KEY.decode(),
             "AI_TRADER_ENV": "test",
+            # a worker hung after a restart stops itself after 20 s (streams/watchdog.py)
+            "AI_TRADER_WORKER_STALL_SECONDS": "20",
         }
         self.log = state_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -171,6 +173,26 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_supervised(self, io: Bus, predicate: Callable[[list[Received]], bool],
+                        timeout: float, what: str) -> int:
+        """`io.wait`, restarting the worker when its watchdog stopped it (the supervisor's
+        job, as `ai-trader run` does); returns the restarts. A worker that died any other
+        way fails the test."""
+        deadline = time.monotonic() + timeout
+        restarts = 0
+        while True:
+            try:
+                io.wait(predicate, 5, what)
+                return restarts
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+            if self.proc is not None and self.proc.poll() is not None:
+                assert "agent watchdog failed: WorkerStalled" in self.output(), (
+                    f"the worker died without a watchdog stop:\n{self.output()[-3000:]}")
+                self.start()
+                restarts += 1
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.watchdog import Stall, may_reseek, reseek_after, stalls
+from streams.watchdog import Stall, stalls
 
 TOPICS = {"market": ("market.candles.v1",),
           "gate": ("gate.inbox.v1", "account.state.v1", "orders.results.v1")}
@@ -42,13 +42,3 @@ def test_a_stall_is_exactly_waiting_records_and_idle_past_the_limit(
         if agent in got:
             assert (got[agent].waiting, got[agent].idle) == (waiting, idle)
 
-
-def test_the_seek_back_is_tried_once_per_stall() -> None:
-    assert may_reseek(progress_at=5.0, reseeked_at=None)  # first stall: seek back
-    assert not may_reseek(progress_at=40.0, reseeked_at=40.0)  # no progress since: stop
-    assert may_reseek(progress_at=41.0, reseeked_at=40.0)  # it recovered, then stalled again
-
-
-def test_the_seek_back_comes_early_the_stop_late() -> None:
-    assert reseek_after(60.0) == 10.0
-    assert reseek_after(12.0) == 6.0  # a short limit: half of it

@@ -121,8 +121,10 @@ def test_kill_switch_blocks_the_next_idea_and_survives_a_restart(
     worker.start()
     seen_before = len(statuses(io, "halted_by_risk"))
     feed(io, 10, first=20, start=start)
-    io.wait(lambda rs: len(statuses(io, "halted_by_risk")) >= seen_before + 5, 90,
-            "halted ideas after the restart")
+    # faust can drop records after a restart; the watchdog then stops the worker and
+    # the supervisor (here: the harness) starts it again
+    worker.wait_supervised(io, lambda rs: len(statuses(io, "halted_by_risk")) >= seen_before + 5,
+                           150, "halted ideas after the restart")
     assert statuses(io, "pending_approval") == []
     assert io.of("orders.requests.v1") == []
 
