@@ -10,6 +10,16 @@ A flush writes every table's rows of a batch in a single transaction:
 3. the finalizers (trade_ideas status from the status history);
 4. COMMIT. Only then does the caller commit the Kafka offsets.
 
+Optimistic direct COPY: rows are almost always new (a record is re-delivered only after
+a crash or a rebalance), and the staging table plus the merge cost the database about
+twice a plain insert. So where a table's columns have exactly the wire types (no cast,
+no rounding), is not read by a finalizer, and the batch has no key twice, its rows are
+first copied straight into the table inside a savepoint. A unique violation means some
+row is already there: the savepoint is rolled back and the batch takes steps 1-2, whose
+conflict rules then decide. The table holds the same rows either way; after a conflict
+the table skips the direct attempt for a few batches (doubling up to 64), so a table
+that keeps receiving updates does not pay for a failed COPY each time.
+
 A row the database refuses (a value out of range, a constraint) fails the whole
 statement. `write_each` then writes the batch in savepoints, halving the groups that
 fail, and returns the records refused, for the dead-letter topic.
@@ -19,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Literal
 
 import psycopg
@@ -36,6 +47,16 @@ Row = tuple[Any, ...]
 ROW_ERRORS: tuple[type[Exception], ...] = (
     psycopg.DataError, psycopg.IntegrityError, TypeError, ValueError, OverflowError,
 )
+
+
+#: `format_type` of a column that takes a wire type's binary value as it is.
+_SAME_TYPE = {"text": "text", "float8": "double precision", "int8": "bigint",
+              "int4": "integer", "bool": "boolean", "timestamptz": "timestamp with time zone",
+              "bytea": "bytea", "text[]": "text[]", "float8[]": "double precision[]"}
+#: Batches a table skips the direct COPY after a conflict: doubles up to this.
+MAX_DIRECT_PAUSE = 64
+#: Tables a finalizer reads from the staging tables: always staged.
+_STAGED_FOR_FINALIZERS = frozenset().union(*(tables for tables, _ in t.FINALIZERS))
 
 
 def _target_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
@@ -62,6 +83,15 @@ class TableWriter:
         self._wires = [wire for _, wire in spec.columns] + (["int8"] if spec.upsert else [])
         self._stage_cols = list(spec.names) + (["_seq"] if spec.upsert else [])
         self._merge: sql.Composed | None = None
+        at = [spec.names.index(k) for k in spec.key]
+        self._key_of = itemgetter(*at) if len(at) > 1 else (lambda row: (row[at[0]],))
+        #: direct COPY allowed (decided in `prepare` from the table's column types)
+        self.direct = False
+        self._pause = 0       # batches left without a direct attempt
+        self._next_pause = 1  # the pause after the next conflict
+        #: batches written straight into the table / through the staging table and merge
+        self.direct_batches = 0
+        self.merged_batches = 0
 
     def prepare(self, conn: psycopg.Connection) -> None:
         """Create the staging table on this connection and build the merge statement."""
@@ -76,6 +106,8 @@ class TableWriter:
         conn.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} ({}) ON COMMIT DELETE ROWS")
                      .format(sql.Identifier(self.stage), cols))
         self._merge = self._merge_sql(types)
+        self.direct = self.spec.table not in _STAGED_FOR_FINALIZERS and all(
+            types[name] == _SAME_TYPE.get(wire) for name, wire in self.spec.columns)
 
     def _merge_sql(self, types: Mapping[str, str]) -> sql.Composed:
         spec = self.spec
@@ -118,6 +150,34 @@ class TableWriter:
                 sql.Identifier(self.stage), _ids(self._stage_cols),
                 sql.SQL(", ").join(sql.Placeholder() * len(self._stage_cols)))
             cur.executemany(stmt, rows)
+
+    def write_direct(self, cur: psycopg.Cursor, rows: Sequence[Row]) -> bool:
+        """Copy the rows straight into the table when none can conflict; False otherwise.
+
+        Runs in a savepoint: on a unique violation nothing of it remains and the caller
+        stages and merges the rows instead.
+        """
+        if not self.direct:
+            return False
+        if self._pause:
+            self._pause -= 1
+            return False
+        if len(set(map(self._key_of, rows))) != len(rows):
+            return False  # a key twice in the batch: the merge picks the newest
+        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(self.spec.table), _ids(self.spec.names))
+        try:
+            with cur.connection.transaction(), cur.copy(stmt) as copy:
+                copy.set_types(self._wires[:len(self.spec.columns)])
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            self._pause, self._next_pause = self._next_pause, min(2 * self._next_pause,
+                                                                  MAX_DIRECT_PAUSE)
+            return False
+        self._next_pause = 1
+        self.direct_batches += 1
+        return True
 
     def merge(self, cur: psycopg.Cursor) -> int:
         """Move the staged rows into the table; the number of rows inserted or updated."""
@@ -177,10 +237,10 @@ class Writer:
         """Write every table's rows in one transaction and commit; rows changed per table."""
         conn = self.connection()
         try:
-            with conn.cursor() as cur:
-                written = self._write_tables(cur, rows)
+            # one real transaction (the direct COPYs run in savepoints inside it)
+            with conn.transaction(), conn.cursor() as cur:
+                written = self._write_tables(cur, rows, direct=True)
                 self._finalize(cur, {name for name, r in rows.items() if r})
-            conn.commit()
         except BaseException:
             self._rollback()
             raise
@@ -240,14 +300,19 @@ class Writer:
             if table_rows and name in read:
                 self.tables[name].load(cur, table_rows, self.method)
 
-    def _write_tables(self, cur: psycopg.Cursor, rows: Mapping[str, Sequence[Row]]
-                      ) -> dict[str, int]:
+    def _write_tables(self, cur: psycopg.Cursor, rows: Mapping[str, Sequence[Row]],
+                      direct: bool = False) -> dict[str, int]:
         written: dict[str, int] = {}
         for name, writer in self.tables.items():  # declaration order: sinks.tables.ALL
             table_rows = rows.get(name)
-            if table_rows:
-                writer.load(cur, table_rows, self.method)
-                written[name] = writer.merge(cur)
+            if not table_rows:
+                continue
+            if direct and self.method == "copy" and writer.write_direct(cur, table_rows):
+                written[name] = len(table_rows)
+                continue
+            writer.load(cur, table_rows, self.method)
+            written[name] = writer.merge(cur)
+            writer.merged_batches += 1
         return written
 
     def _finalize(self, cur: psycopg.Cursor, touched: set[str]) -> None:
