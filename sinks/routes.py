@@ -335,7 +335,21 @@ _BUILDERS: dict[str, tuple[tuple[str, Builder], ...]] = {
 
 def rows_of(record: Record) -> list[tuple[str, Row]]:
     """Every (table, row) a record becomes."""
-    return [(table, row) for table, build in _BUILDERS[record.topic] for row in build(record)]
+    return rows_by(_BUILDERS[record.topic], record)
+
+
+def builders(topic: str) -> tuple[tuple[str, Builder], ...]:
+    """(table, builder) of every route of a logical topic (KeyError when it has none)."""
+    return _BUILDERS[topic]
+
+
+def rows_by(routes: tuple[tuple[str, Builder], ...], record: Record) -> list[tuple[str, Row]]:
+    """The (table, row) pairs `routes` make of a record (plain loops: per-record hot path)."""
+    out = []
+    for table, build in routes:
+        for row in build(record):
+            out.append((table, row))
+    return out
 
 
 # ---------------------------------------------------------------------------- dead letters

@@ -39,7 +39,7 @@ from connectors.core.backoff import Backoff
 from sinks.batch import Batch, Entry
 from sinks.lag import TopicLag, logical_name, measure_lag, sink_topics, topic_partitions
 from sinks.metrics import SinkMetrics
-from sinks.routes import DLQ_SUFFIX, DeadLetter, Record, dead_letter_row, rows_of
+from sinks.routes import DLQ_SUFFIX, Builder, DeadLetter, Record, builders, dead_letter_row, rows_by
 from sinks.writer import ROW_ERRORS, Method, Row, Writer
 from topics.bus import (
     BusProducer,
@@ -91,6 +91,26 @@ class Source:
 
     logical: str
     codec: AvroCodec | None   # None for dead-letter topics (their bytes are kept as they are)
+    routes: tuple[tuple[str, Builder], ...] = ()
+
+
+class _Clock:
+    """Kafka timestamps (ms) as datetimes; records of one producer batch share theirs."""
+
+    __slots__ = ("_ms", "_at")
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._at = datetime.now(UTC)
+
+    def of(self, msg: Message) -> datetime:
+        kind, ms = msg.timestamp()
+        if ms == self._ms:
+            return self._at
+        if kind == TIMESTAMP_NOT_AVAILABLE or ms is None or ms < 0:
+            return datetime.now(UTC)
+        self._ms, self._at = ms, datetime.fromtimestamp(ms / 1000, UTC)
+        return self._at
 
 
 def _timestamp(msg: Message) -> datetime:
@@ -126,6 +146,7 @@ class SinkService:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="sink-writer")
         self._inflight: Inflight | None = None
         self._stop = threading.Event()
+        self._clock = _Clock()
         self._paused = False
         self._next_lag = 0.0
         self._lag_partitions: list[TP] = []
@@ -137,7 +158,7 @@ class SinkService:
         logical = logical_name(self.catalog, physical)
         if logical.endswith(DLQ_SUFFIX):
             return Source(logical, None)
-        return Source(logical, self.catalog.codec(logical))
+        return Source(logical, self.catalog.codec(logical), builders(logical))
 
     # ------------------------------------------------------------------ main loop
 
@@ -215,10 +236,10 @@ class SinkService:
         if source.codec is None:
             rows = [("dead_letters", self._dead_letter_row(msg, source.logical))]
         else:
-            rows = self._rows(msg, source.logical, source.codec, partition, offset)
+            rows = self._rows(msg, source, source.codec, partition, offset)
         self.batch.add(Entry(topic, partition, offset, rows, msg), source.logical)
 
-    def _rows(self, msg: Message, logical: str, codec: AvroCodec, partition: int,
+    def _rows(self, msg: Message, source: Source, codec: AvroCodec, partition: int,
               offset: int) -> list[tuple[str, Row]]:
         raw = msg.value()
         try:
@@ -226,9 +247,10 @@ class SinkService:
         except CodecError as exc:
             self._dead_letter(msg, exc, "decode")
             return []
-        record = Record(logical, partition, offset, value, raw or b"", _timestamp(msg))
+        record = Record(source.logical, partition, offset, value, raw or b"",
+                        self._clock.of(msg))
         try:
-            return rows_of(record)
+            return rows_by(source.routes, record)
         except TRANSFORM_ERRORS as exc:
             self._dead_letter(msg, exc, "transform")
             return []

@@ -21,6 +21,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,83 @@ class SchemaRegistry:
         return list(self._versions_of(name))
 
 
+#: Microseconds per unit of the timestamp logical types read by `_PlainRead`.
+_TIMESTAMP_UNITS = {"timestamp-micros": 1, "timestamp-millis": 1000}
+#: fastavro's epoch: `_PlainRead` converts exactly as fastavro's logical readers do.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _PlainRead:
+    """A record schema read without fastavro's logical types, converted afterwards.
+
+    fastavro dispatches every logical value through a generic per-value lookup that costs
+    more than decoding the rest of a candle (about 1.7 us of 5 on these machines). For a
+    record whose only logical types are top-level timestamps, the codec reads the schema
+    with those annotations removed and builds the datetimes itself, with the very
+    expression fastavro uses (`epoch + timedelta(microseconds=...)`), so the result is
+    the same object graph (tests compare both paths on every kept schema).
+    """
+
+    parsed: Any
+    timestamps: tuple[tuple[str, int], ...]   # (field, microseconds per unit)
+
+    def convert(self, record: dict[str, Any]) -> None:
+        for name, unit in self.timestamps:
+            value = record[name]
+            if value is not None:
+                record[name] = _EPOCH + timedelta(0, 0, value * unit)  # = microseconds=
+
+
+def _without_fastavro_keys(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_fastavro_keys(v) for k, v in node.items() if not k.startswith("__")}
+    if isinstance(node, list):
+        return [_without_fastavro_keys(v) for v in node]
+    return node
+
+
+def _timestamp_unit(node: Any) -> tuple[Any, int] | None:
+    """(the type without its logical annotation, unit) for `long` timestamps, or None."""
+    if (isinstance(node, dict) and node.get("type") == "long"
+            and node.get("logicalType") in _TIMESTAMP_UNITS
+            and set(node) <= {"type", "logicalType"}):
+        return "long", _TIMESTAMP_UNITS[node["logicalType"]]
+    if isinstance(node, list) and len(node) == 2 and "null" in node:
+        other = node[1] if node[0] == "null" else node[0]
+        found = _timestamp_unit(other)
+        if found is not None:
+            return [found[0] if t is other else t for t in node], found[1]
+    return None
+
+
+def _has_logical(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "logicalType" in node or any(_has_logical(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_logical(v) for v in node)
+    return False
+
+
+def plain_read(parsed: Any) -> _PlainRead | None:
+    """The fast read plan of a parsed record schema, or None where it does not apply."""
+    schema = _without_fastavro_keys(parsed)
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    fields, stamps = [], []
+    for f in schema["fields"]:
+        found = _timestamp_unit(f["type"])
+        if found is None:
+            fields.append(f)
+        else:
+            fields.append({**f, "type": found[0]})
+            stamps.append((f["name"], found[1]))
+    plain = {**schema, "fields": fields}
+    if not stamps or _has_logical(plain):
+        return None
+    return _PlainRead(parse_schema(plain), tuple(stamps))
+
+
 class AvroCodec:
     """Encodes and decodes one record type with single-object framing.
 
@@ -215,6 +293,7 @@ class AvroCodec:
         self.schema = registry.latest(name)
         self.validator = validator
         self._header = MAGIC + self.schema.fingerprint
+        self._plain = plain_read(self.schema.parsed)
 
     @property
     def name(self) -> str:
@@ -248,16 +327,18 @@ class AvroCodec:
         """Parse bytes of any kept writer version into the current reader shape."""
         if data is None:
             raise CorruptRecord("value is null (tombstone or missing)")
-        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
-            raise CorruptRecord("missing Avro single-object marker C3 01")
-        fp = data[2:HEADER_SIZE]
-        writer = self.schema if fp == self.schema.fingerprint else self.registry.writer_for(fp)
-        if writer.name != self.name:
-            raise InvalidRecord(f"record is a {writer.name}, this topic carries {self.name}")
+        if data.startswith(self._header):
+            writer = self.schema  # written with the current schema: the common case
+        else:
+            writer = self._writer_of(data)
         buf = io.BytesIO(data)
         buf.seek(HEADER_SIZE)
+        plain = self._plain
         try:
-            if writer is self.schema:
+            if writer is self.schema and plain is not None:
+                record = fastavro.schemaless_reader(buf, plain.parsed, None)
+                plain.convert(record)  # type: ignore[arg-type]
+            elif writer is self.schema:
                 record = fastavro.schemaless_reader(buf, writer.parsed, None)
             else:
                 record = fastavro.schemaless_reader(buf, writer.parsed, self.schema.parsed)
@@ -270,6 +351,14 @@ class AvroCodec:
         if self.validator is not None:
             self.validator(record)
         return record
+
+    def _writer_of(self, data: bytes) -> SchemaVersion:
+        if len(data) < HEADER_SIZE or data[:2] != MAGIC:
+            raise CorruptRecord("missing Avro single-object marker C3 01")
+        writer = self.registry.writer_for(data[2:HEADER_SIZE])
+        if writer.name != self.name:
+            raise InvalidRecord(f"record is a {writer.name}, this topic carries {self.name}")
+        return writer
 
 
 _default_registry: SchemaRegistry | None = None

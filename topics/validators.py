@@ -8,6 +8,7 @@ sane range, not relative to "now", so replaying old topics gives the same result
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ IMPACTS = frozenset({"high", "medium", "low", "holiday"})
 MAX_TEXT = 64 * 1024
 
 Record = dict[str, Any]
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def _fail(message: str) -> None:
@@ -35,7 +37,7 @@ def require_text(record: Record, *names: str) -> None:
         value = record.get(name)
         if not isinstance(value, str) or not value.strip():
             _fail(f"{name} is empty")
-        elif len(value) > 256 or any(ord(ch) < 32 for ch in value):
+        elif len(value) > 256 or _CONTROL.search(value):
             _fail(f"{name} is not a valid identifier: {value[:40]!r}")
 
 
@@ -82,6 +84,16 @@ def candle(record: Record) -> None:
     require_text(record, "symbol")
     require_word(record, "timeframe", TIMEFRAMES)
     require_time(record, "open_time")
+    # One chained comparison accepts exactly the bars `candle_rules` accepts (NaN and
+    # infinities fail it); only a bar it refuses pays for the rule-by-rule message.
+    low, high, spread = record["low"], record["high"], record.get("spread", 0.0)
+    if not (0 < low <= record["open"] <= high < math.inf and low <= record["close"] <= high
+            and 0 <= spread < math.inf and record["volume"] >= 0):
+        candle_rules(record)
+
+
+def candle_rules(record: Record) -> None:
+    """The price rules of `candle` one by one, naming the first one broken."""
     require_finite(record, ("open", "high", "low", "close"), positive=True)
     require_finite(record, ("spread",))
     if record.get("spread", 0.0) < 0:

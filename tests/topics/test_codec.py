@@ -24,6 +24,7 @@ from topics.codec import (
     SchemaRegistry,
     UnknownFingerprint,
     default_registry,
+    plain_read,
 )
 
 EMPTY = 0xC15D213AA4D7A795
@@ -251,3 +252,83 @@ def test_fuzzed_body_behind_a_valid_header_is_caught(body: bytes) -> None:
     except (CorruptRecord, InvalidRecord):
         return
     validators.candle(record)  # anything that decodes has passed the topic's rules
+
+
+def _body(parsed: object, record: dict) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, parsed, record)
+    return buf.getvalue()
+
+
+def _read_both(parsed: object, body: bytes) -> tuple[object, object]:
+    """(fastavro with its logical readers, the codec's plain read) -- or the error type."""
+    plan = plain_read(parsed)
+    assert plan is not None
+    try:
+        reference: object = fastavro.schemaless_reader(io.BytesIO(body), parsed, None)
+    except (OverflowError, ValueError) as exc:
+        reference = type(exc)
+    try:
+        fast: object = fastavro.schemaless_reader(io.BytesIO(body), plan.parsed, None)
+        plan.convert(fast)  # type: ignore[arg-type]
+    except (OverflowError, ValueError) as exc:
+        fast = type(exc)
+    return reference, fast
+
+
+def test_the_plain_timestamp_read_gives_what_fastavro_gives_for_every_schema() -> None:
+    registry = default_registry()
+    planned = []
+    for name in registry.names():
+        latest = registry.latest(name)
+        if plain_read(latest.parsed) is None:
+            continue
+        planned.append(name)
+        for record in generate_many(latest.parsed, 100):
+            reference, fast = _read_both(latest.parsed, _body(latest.parsed, record))
+            assert _same(fast, reference), name
+    assert "ai_trader.market.Candle" in planned
+    assert "ai_trader.market.IndicatorSnapshot" in planned
+
+
+def test_schemas_with_nested_or_other_logical_types_keep_fastavros_read() -> None:
+    registry = default_registry()
+    assert plain_read(registry.latest("ai_trader.account.AccountState").parsed) is None
+    assert plain_read(registry.latest("ai_trader.audit.DecisionEvent").parsed) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1),
+       st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)))
+def test_any_timestamp_value_reads_the_same_both_ways(micros: int, optional: int | None) -> None:
+    schema = fastavro.parse_schema({
+        "type": "record", "name": "T", "fields": [
+            {"name": "a", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "b", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}]},
+            {"name": "c", "type": "string"}]})
+    plain = fastavro.parse_schema({"type": "record", "name": "T", "fields": [
+        {"name": "a", "type": "long"}, {"name": "b", "type": ["null", "long"]},
+        {"name": "c", "type": "string"}]})
+    body = _body(plain, {"a": micros, "b": optional, "c": "x"})
+    reference, fast = _read_both(schema, body)
+    assert reference == fast
+
+
+_EDGES = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, -1.0, 1.0, 2.0, 3.0, 5e-324])
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_EDGES | st.floats(), min_size=5, max_size=5), st.integers(-2, 2))
+def test_the_candle_check_refuses_exactly_what_its_rules_refuse(
+        prices: list[float], volume: int) -> None:
+    o, h, low, c, spread = prices
+    record = factories.candle(open=o, high=h, low=low, close=c, spread=spread, volume=volume)
+
+    def outcome(check) -> str | None:
+        try:
+            check(record)
+        except InvalidRecord as exc:
+            return str(exc)
+        return None
+
+    assert outcome(validators.candle) == outcome(validators.candle_rules)
