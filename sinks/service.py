@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -416,14 +417,25 @@ class SinkService:
             self._lag_writer.reset()
 
 
-def tune_gc() -> None:
-    """Fewer cycle collections in a process that allocates a dict per record.
+#: GIL switch interval of a sink process (Python's default is 5 ms).
+SWITCH_INTERVAL = 0.0005
 
-    Decoded records hold no reference cycles (reference counting frees them), but the
-    default threshold runs the cycle collector every 700 allocations over everything
-    alive, the pending batch included: a few microseconds per record. Objects alive at
-    start are frozen out of the collections altogether.
+
+def tune_process() -> None:
+    """Tune the interpreter for a sink: one CPU-bound thread, one waiting on the database.
+
+    The writer thread gives up the GIL at every round trip to the database (savepoint,
+    COPY, commit) and then waits for the decoding main thread to hand it back, which a
+    CPU-bound thread does only every switch interval: at the default 5 ms that is up to
+    ~25 ms per batch in which the database idles (the "convoy effect"). 0.5 ms gave
+    10-20 % more rows per second here.
+
+    Fewer cycle collections: decoded records hold no reference cycles (reference
+    counting frees them), but the default threshold runs the cycle collector every 700
+    allocations over everything alive, the pending batch included: a few microseconds
+    per record. Objects alive at start are frozen out of the collections altogether.
     """
+    sys.setswitchinterval(SWITCH_INTERVAL)
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
 
@@ -434,7 +446,7 @@ def run_sinks(settings: Settings, stop: threading.Event, config: SinkConfig | No
     from sinks.migrate import migrate
 
     migrate(settings)
-    tune_gc()
+    tune_process()
     service = SinkService(settings, Catalog(settings.topic_prefix), config, metrics)
     service.run(stop)
     return 0

@@ -40,7 +40,7 @@ from sinks import queries
 from sinks.batch import Batch
 from sinks.migrate import migrate
 from sinks.routes import Record, candle_rows
-from sinks.service import SinkConfig, SinkService, tune_gc
+from sinks.service import SinkConfig, SinkService, tune_process
 from sinks.writer import Method, Writer
 from topics.bus import BusProducer, admin_client, ensure_topics
 from topics.catalog import Catalog
@@ -313,7 +313,7 @@ def main() -> None:
     parser.add_argument("--skip-query", action="store_true")
     args = parser.parse_args()
     settings = Settings(AI_TRADER_ENV="test")  # type: ignore[call-arg]
-    tune_gc()  # as `ai-trader sinks` does
+    tune_process()  # as `ai-trader sinks` does
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} (the figures assume the 2 CPUs are otherwise idle)")
     print(f"bench_sinks: {os.cpu_count()} CPUs, Kafka {settings.kafka_bootstrap_servers}")
