@@ -63,6 +63,8 @@ from topics.commands import command_key, new_command
 from topics.settings import Settings
 
 log = logging.getLogger("ai_trader.streams")
+#: Kafka's record timestamp type of a topic with message.timestamp.type=LogAppendTime.
+LOG_APPEND_TIME = 1
 NEWS_KEEP = 500
 #: Candles per batch and the longest a batch waits to fill (adds at most that latency).
 MARKET_BATCH = 500
@@ -487,7 +489,13 @@ class Worker:
         msg = event.message
         if logical == "gate.inbox.v1":
             if value.get("command") is not None:
-                out = book.on_command(value["command"], self.key, datetime.now(UTC))
+                out = book.on_command(value["command"], self.key, datetime.now(UTC),
+                                      received_at=_append_time(msg),
+                                      origin=(msg.partition, msg.offset))
+                if out.redelivered:
+                    log.info("gate: command %s redelivered from %s[%s]@%s, already applied and"
+                             " answered", value["command"].get("command_id"), msg.topic,
+                             msg.partition, msg.offset)
             else:
                 inputs = [{"topic": logical, "partition": msg.partition, "offset": msg.offset}]
                 out = book.on_idea(value, inputs)
@@ -819,6 +827,16 @@ def seed_commands(account: str, key: bytes, now: datetime | None = None,
                                       f"{account}|strategy|{strategy.definition_hash}")),
         ))
     return out
+
+
+def _append_time(msg: Any) -> datetime | None:
+    """When the broker appended a record, if the topic says so (LogAppendTime), else None.
+
+    A producer sets CreateTime itself; only the broker's time is trusted for freshness.
+    """
+    if msg.timestamp_type != LOG_APPEND_TIME or msg.timestamp is None:
+        return None
+    return datetime.fromtimestamp(msg.timestamp, UTC)
 
 
 def run_worker(settings: Settings) -> int:

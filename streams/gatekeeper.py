@@ -79,6 +79,8 @@ class Outputs:
     risk_states: list[dict[str, Any]] = field(default_factory=list)
     strategy_states: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # for the log and metrics
+    #: a command applied before, from this very record: answered then, nothing to do
+    redelivered: bool = False
 
     def records(self, account: str) -> list[tuple[str, str, dict[str, Any]]]:
         """(topic, key, record) of every output, in publishing order: the decision log
@@ -113,7 +115,9 @@ class Book:
     # in the worker, plain dicts in tests and replay), so one event writes a few bytes:
     pending: MutableMapping[str, dict[str, Any]] = field(default_factory=dict)
     decided: MutableMapping[str, str] = field(default_factory=dict)  # idea id -> status
-    commands: MutableMapping[str, str] = field(default_factory=dict)  # command id -> kind
+    #: command id -> {"kind", "origin": [inbox partition, offset]} (a kind alone when the
+    #: command came without an origin: tests, backtests, older books)
+    commands: MutableMapping[str, Any] = field(default_factory=dict)
     last_account: dict[str, Any] | None = None
     last_hash: str | None = None
 
@@ -134,7 +138,7 @@ class Book:
         cls, data: Mapping[str, Any],
         pending: MutableMapping[str, dict[str, Any]] | None = None,
         decided: MutableMapping[str, str] | None = None,
-        commands: MutableMapping[str, str] | None = None,
+        commands: MutableMapping[str, Any] | None = None,
     ) -> Book:
         """Inverse of `to_state`, with the keyed stores attached."""
         return cls(
@@ -155,7 +159,7 @@ class Book:
         cls, account: str, config: RiskConfig, code_version: str,
         pending: MutableMapping[str, dict[str, Any]] | None = None,
         decided: MutableMapping[str, str] | None = None,
-        commands: MutableMapping[str, str] | None = None,
+        commands: MutableMapping[str, Any] | None = None,
     ) -> Book:
         """A book for an account never seen before."""
         return cls(account=account, state=GateState(config=config), code_version=code_version,
@@ -315,8 +319,20 @@ class Book:
 
     # ---- commands
 
-    def on_command(self, command: Mapping[str, Any], key: bytes, now: datetime) -> Outputs:
-        """A control command: verify it, apply it, and always answer it."""
+    def on_command(self, command: Mapping[str, Any], key: bytes, now: datetime,
+                   received_at: datetime | None = None,
+                   origin: tuple[int, int] | None = None) -> Outputs:
+        """A control command: verify it, apply it, and always answer it.
+
+        `received_at` is when the command entered the inbox (the broker's append time,
+        default `now`): freshness is judged then, so a command redelivered after a crash
+        or replayed from the log gets the verdict it got the first time, however long
+        the worker was down. Judged against the restart's clock instead, a kill switch
+        already answered "accepted" could come back "stale" and never take effect.
+        `origin` (inbox partition, offset) tells a redelivery of an applied command -- its
+        reply went out before the book recorded it, so nothing is sent again -- from the
+        same id in a new record: a replay, refused.
+        """
         out = Outputs()
         try:
             if command.get("kind") not in GATE_KINDS:
@@ -328,15 +344,22 @@ class Book:
             if command.get("account") != self.account:
                 raise CommandRefused("wrong_account", f"command for account "
                                      f"{command.get('account')!r} on {self.account!r}'s stream")
-            if command["command_id"] in self.commands:
+            seen = self.commands.get(command["command_id"])
+            if seen is not None:
+                if (origin is not None and isinstance(seen, dict)
+                        and seen.get("origin") == list(origin)):
+                    out.redelivered = True
+                    return out
                 raise CommandRefused("replayed",
                                      f"command {command['command_id']} was already applied")
-            verify_fresh(command, now)
+            verify_fresh(command, now if received_at is None else received_at)
         except CommandRefused as exc:
             out.refusals.append(str(exc))
             out.replies.append(self._reply(command, "refused", str(exc), None, now))
             return out
-        self.commands[command["command_id"]] = command["kind"]
+        self.commands[command["command_id"]] = (
+            command["kind"] if origin is None
+            else {"kind": command["kind"], "origin": list(origin)})
         at = command["issued_at"]
         self.expire(at, out)
         handler = _COMMAND_HANDLERS[command["kind"]]

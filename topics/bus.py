@@ -28,7 +28,13 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from topics.catalog import Catalog, encode_key
 from topics.codec import CodecError
@@ -69,6 +75,12 @@ class EnsureReport:
 
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)
+
+
+#: Topic settings `ensure_topics` changes on an existing topic instead of refusing it:
+#: ones a later release added, safe to change on a live topic.
+ALTERABLE = frozenset({"message.timestamp.type"})
 
 
 def admin_client(settings: Settings) -> AdminClient:
@@ -106,12 +118,37 @@ def ensure_topics(settings: Settings, catalog: Catalog, timeout: float = 30.0) -
             time.sleep(0.1)
     present = [n for n in wanted if n in metadata.topics and n not in report.created]
     report.existing = sorted(set(report.existing) | set(present))
-    problems = _mismatches(wanted, present, metadata, _existing_config(admin, present, timeout))
+    configs = _existing_config(admin, present, timeout)
+    report.altered = _align(admin, wanted, present, configs, timeout)
+    problems = _mismatches(wanted, present, metadata, configs)
     if problems:
         raise TopicMismatch(problems)
     if report.created:
         wait_until_served(admin, {n: wanted[n][0] for n in report.created}, timeout)
     return report
+
+
+def _align(admin: AdminClient, wanted: dict[str, tuple[int, dict[str, str]]],
+           present: list[str], configs: dict[str, Any], timeout: float) -> list[str]:
+    """Set the `ALTERABLE` settings that differ from the catalog; "topic: key=value" done."""
+    done: list[str] = []
+    for name in present:
+        changes = {key: value for key, value in wanted[name][1].items()
+                   if key in ALTERABLE and (entry := configs[name].get(key)) is not None
+                   and entry.value != value}
+        if not changes:
+            continue
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in changes.items()])
+        for fut in admin.incremental_alter_configs([resource],
+                                                   request_timeout=timeout).values():
+            fut.result()
+        for key, value in changes.items():
+            configs[name][key] = ConfigEntry(key, value)
+            done.append(f"{name}: {key}={value}")
+            log.info("topic %s: set %s=%s", name, key, value)
+    return done
 
 
 def _mismatches(wanted: dict[str, tuple[int, dict[str, str]]], present: list[str],

@@ -33,6 +33,8 @@ class TopicSpec:
     partitions: int = 3
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
+    #: the broker stamps each record with its append time (producers cannot set it)
+    log_append_time: bool = False
     validator: Callable[[dict[str, Any]], None] | None = field(default=None, compare=False)
 
     @property
@@ -44,6 +46,8 @@ class TopicSpec:
         """Broker-side topic configuration."""
         conf = {"cleanup.policy": "compact" if self.compacted else "delete"}
         conf["retention.ms"] = str(self.retention_ms)
+        if self.log_append_time:
+            conf["message.timestamp.type"] = "LogAppendTime"
         return conf
 
 
@@ -67,7 +71,9 @@ TOPICS: tuple[TopicSpec, ...] = (
           validator=v.account_state),
     _spec("gate.inbox.v1", "ai_trader.gate.GateInboxMessage", "account",
           "Ideas and control commands, one ordered stream per account.",
-          retention_ms=FOREVER, validator=v.gate_inbox),
+          # a command's freshness is judged at the time the broker appended it, the
+          # same on every redelivery and replay (streams.gatekeeper.Book.on_command)
+          retention_ms=FOREVER, log_append_time=True, validator=v.gate_inbox),
     _spec("snapshots.bundles.v1", "ai_trader.audit.SnapshotBundle", "account",
           "Frozen inputs of every idea (audit).", retention_ms=FOREVER,
           validator=v.with_times("captured_at")),

@@ -179,6 +179,48 @@ def test_topic_with_other_settings_is_reported_not_reused(bus: Settings) -> None
         admin.delete_topics(list(catalog.physical_topics()), operation_timeout=30)
 
 
+def test_the_broker_stamps_inbox_records_producers_cannot_backdate_them(
+        bus: Settings, catalog: Catalog) -> None:
+    """Command freshness is judged at the inbox record's timestamp: it must be the broker's."""
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer
+
+    topic = catalog.name("gate.inbox.v1")
+    producer = Producer(producer_config(bus))
+    week_ago_ms = int((time.time() - 7 * 86400) * 1000)
+    producer.produce(topic, key=b"acct", value=b"x", timestamp=week_ago_ms)
+    assert producer.flush(30) == 0
+    before_ms = int(time.time() * 1000) - 60_000
+    consumer = Consumer({"bootstrap.servers": bus.kafka_bootstrap_servers,
+                         "group.id": f"ts-{time.monotonic_ns()}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        deadline, msg = time.monotonic() + 30, None
+        while msg is None and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+    finally:
+        consumer.close()
+    assert msg is not None
+    assert msg.error() is None
+    kind, ms = msg.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME
+    assert ms > before_ms  # the append time, not the week-old time the producer set
+
+
+def test_an_existing_inbox_without_append_time_is_switched_to_it(bus: Settings) -> None:
+    catalog = Catalog(prefix=f"t{time.monotonic_ns()}.")
+    inbox = catalog.name("gate.inbox.v1")
+    admin = admin_client(bus)
+    admin.create_topics([NewTopic(inbox, 3, 1, config={"cleanup.policy": "delete",
+                                                        "retention.ms": "-1"})])[inbox].result()
+    try:
+        report = ensure_topics(bus, catalog)
+        assert report.altered == [f"{inbox}: message.timestamp.type=LogAppendTime"]
+        assert ensure_topics(bus, catalog).altered == []
+    finally:
+        admin.delete_topics(list(catalog.physical_topics()), operation_timeout=30)
+
+
 def test_broker_does_not_auto_create_topics(bus: Settings) -> None:
     name = f"t{time.monotonic_ns()}.never-declared"
     producer = Producer(producer_config(bus, **{"message.timeout.ms": 3000}))
