@@ -144,11 +144,26 @@ def _align(admin: AdminClient, wanted: dict[str, tuple[int, dict[str, str]]],
         for fut in admin.incremental_alter_configs([resource],
                                                    request_timeout=timeout).values():
             fut.result()
+        _wait_for_config(admin, name, changes, timeout)
         for key, value in changes.items():
             configs[name][key] = ConfigEntry(key, value)
             done.append(f"{name}: {key}={value}")
             log.info("topic %s: set %s=%s", name, key, value)
     return done
+
+
+def _wait_for_config(admin: AdminClient, name: str, changes: Mapping[str, str],
+                     timeout: float) -> None:
+    """Until the broker describes the topic with `changes` (an alter is acknowledged by
+    the controller before every broker applies it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        have = _existing_config(admin, [name], timeout)[name]
+        if all((e := have.get(k)) is not None and e.value == v for k, v in changes.items()):
+            return
+        if time.monotonic() > deadline:
+            raise BusError(f"{name}: {dict(changes)} not in effect after {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def _mismatches(wanted: dict[str, tuple[int, dict[str, str]]], present: list[str],
