@@ -12,6 +12,7 @@ its own database, dropped at the end.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,19 @@ from psycopg import sql
 from topics.bus import BusError, admin_client, ensure_topics, wait_for_bus
 from topics.catalog import Catalog
 from topics.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _root_logging() -> Iterator[None]:
+    """Give every test the root logger it found: a CLI run in-process installs a handler on
+    the test's captured stderr, which pytest closes afterwards ("Logging error ... I/O
+    operation on closed file" in every later test that logs)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
 
 INTEGRATION_FIXTURES = {"bus", "catalog", "database", "stack_settings"}
 
