@@ -101,16 +101,13 @@ class _Clock:
     __slots__ = ("_ms", "_at")
 
     def __init__(self) -> None:
-        self._ms = -1
+        self._ms: int | None = None
         self._at = datetime.now(UTC)
 
     def of(self, msg: Message) -> datetime:
         kind, ms = msg.timestamp()
-        if ms == self._ms:
-            return self._at
-        if kind == TIMESTAMP_NOT_AVAILABLE or ms is None or ms < 0:
-            return datetime.now(UTC)
-        self._ms, self._at = ms, datetime.fromtimestamp(ms / 1000, UTC)
+        if ms != self._ms or kind == TIMESTAMP_NOT_AVAILABLE:
+            self._ms, self._at = ms, _timestamp(msg)
         return self._at
 
 

@@ -85,6 +85,8 @@ class TableWriter:
         self._merge: sql.Composed | None = None
         at = [spec.names.index(k) for k in spec.key]
         self._key_of = itemgetter(*at) if len(at) > 1 else (lambda row: (row[at[0]],))
+        self._direct_copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(spec.table), _ids(spec.names))
         #: direct COPY allowed (decided in `prepare` from the table's column types)
         self.direct = False
         self._pause = 0       # batches left without a direct attempt
@@ -164,10 +166,8 @@ class TableWriter:
             return False
         if len(set(map(self._key_of, rows))) != len(rows):
             return False  # a key twice in the batch: the merge picks the newest
-        stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(self.spec.table), _ids(self.spec.names))
         try:
-            with cur.connection.transaction(), cur.copy(stmt) as copy:
+            with cur.connection.transaction(), cur.copy(self._direct_copy) as copy:
                 copy.set_types(self._wires[:len(self.spec.columns)])
                 for row in rows:
                     copy.write_row(row)
@@ -184,6 +184,7 @@ class TableWriter:
         if self._merge is None:
             raise RuntimeError(f"{self.spec.table}: prepare() was not called")
         cur.execute(self._merge)
+        self.merged_batches += 1
         return max(cur.rowcount, 0)
 
     def clear(self, cur: psycopg.Cursor) -> None:
@@ -312,7 +313,6 @@ class Writer:
                 continue
             writer.load(cur, table_rows, self.method)
             written[name] = writer.merge(cur)
-            writer.merged_batches += 1
         return written
 
     def _finalize(self, cur: psycopg.Cursor, touched: set[str]) -> None:
