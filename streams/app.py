@@ -28,7 +28,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -40,15 +40,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.streams import _current_event  # pinned faust 0.15: see _market_agent
 
 from streams import metrics, records
-from streams.batching import Batcher
 from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
 from streams.defaults import default_risk_config
-from streams.fast_drain import FastDrainConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
-from streams.outputs import Deliveries, OutputProducer
 from streams.proposals import BundleMismatch, MarketContext, propose
 from streams.watchdog import stalls
 from topics.bus import (
@@ -59,7 +56,6 @@ from topics.bus import (
     ERR_PARTITION,
     ERR_STAGE,
     ERR_TOPIC,
-    Headers,
 )
 from topics.catalog import Catalog
 from topics.codec import CodecError
@@ -70,13 +66,9 @@ log = logging.getLogger("ai_trader.streams")
 #: Kafka's record timestamp type of a topic with message.timestamp.type=LogAppendTime.
 LOG_APPEND_TIME = 1
 NEWS_KEEP = 500
-#: Most candles in one batch (a batch closes earlier when no candle is waiting), and
-#: most batches whose outputs may be awaiting the broker's acknowledgement at once.
+#: Candles per batch and the longest a batch waits to fill (adds at most that latency).
 MARKET_BATCH = 500
-MARKET_INFLIGHT = 4
-GATE_BATCH = 100
-#: An open batch is sealed this long after its first event at the latest (streams/batching.py).
-SEAL_AFTER = 0.005
+MARKET_BATCH_WAIT = 0.002
 LAG_INTERVAL = 5.0
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
@@ -171,9 +163,9 @@ class WorkerStalled(RuntimeError):
     """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
 
 
-def _headers(event: Any, exc: Exception, stage: str, agent: str) -> Headers:
+def _headers(event: Any, exc: Exception, stage: str, agent: str) -> list[tuple[str, bytes]]:
     msg = event.message
-    original: Headers = [(k, v) for k, v in (msg.headers or [])]
+    original = [(k, v) for k, v in (msg.headers or [])]
     return original + [
         (ERR_TOPIC, msg.topic.encode()), (ERR_PARTITION, str(msg.partition).encode()),
         (ERR_OFFSET, str(msg.offset).encode()), (ERR_CLASS, type(exc).__name__.encode()),
@@ -215,9 +207,6 @@ class Worker:
             broker_heartbeat_interval=3.0,
             table_cleanup_interval=3600.0,
         )
-        # before faust makes its consumer: fetched records handed over without a
-        # race of four tasks each (streams/fast_drain.py)
-        self.app.transport.Consumer = FastDrainConsumer  # type: ignore[misc]
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
         self.gate_topics = self.app.topic(
@@ -232,8 +221,6 @@ class Worker:
         self.books = self._acked_table("books", gate_parts)
         self.gate_stores = {name: self._acked_table(f"gate-{name}", gate_parts)
                             for name in ("pending", "decided", "commands")}
-        self._outputs: OutputProducer | None = None
-        self.app.on_before_shutdown.connect(self._close_outputs)
         self._books: dict[str, tuple[bytes, Book, dict[str, TableView]]] = {}
         self._journals: dict[str, tuple[bytes | None, Journal]] = {}
         self.app.agent(self.candles, name="market")(self._market_agent)
@@ -242,8 +229,6 @@ class Worker:
         self.app.task(self._seed_task)
         self.app.timer(LAG_INTERVAL)(self._measure_lag)
         self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
-        # engines moved by a batch whose table write is still to come: key -> batches
-        self._inflight: dict[bytes, int] = {}
         self.failed: Exception | None = None
         # when each agent last finished an event, or last had nothing waiting (watchdog)
         self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
@@ -262,26 +247,11 @@ class Worker:
 
     # ---------------------------------------------------------------- publishing
 
-    @property
-    def outputs(self) -> OutputProducer:
-        """The producer of every output record (made on first use, inside the worker)."""
-        if self._outputs is None:
-            self._outputs = OutputProducer(self.settings)
-        return self._outputs
-
-    async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
-                             **kwargs: Any) -> None:
-        """At shutdown: deliver what is queued (the agents may still be finishing a unit
-        of work, so the producer stays usable; its report thread stops)."""
-        if self._outputs is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._outputs.close)
-
-    async def _send(self, deliveries: Deliveries, logical: str, key: str,
-                    record: Mapping[str, Any]) -> None:
-        """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns."""
+    async def _send(self, logical: str, key: str, record: Mapping[str, Any]) -> Awaitable[Any]:
         value = self.catalog.codec(logical).encode(record)
         metrics.EVENTS_OUT.labels(topic=logical).inc()
-        await self.outputs.send(deliveries, self.catalog.name(logical), key.encode(), value)
+        return await self.app.producer.send(
+            self.catalog.name(logical), key.encode(), value, None, None, None)
 
     async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
         msg = event.message
@@ -289,10 +259,10 @@ class Worker:
         metrics.DEAD_LETTERS.labels(topic=logical, stage=stage).inc()
         log.warning("dead-lettered %s[%s]@%s (%s): %s: %s", msg.topic, msg.partition,
                     msg.offset, stage, type(exc).__name__, exc)
-        deliveries = self.outputs.deliveries()
-        await self.outputs.send(deliveries, self.catalog.dlq(logical), msg.key, msg.value,
-                                _headers(event, exc, stage, agent))
-        await deliveries.wait()
+        fut = await self.app.producer.send(
+            self.catalog.dlq(logical), msg.key, msg.value, None, None,
+            _headers(event, exc, stage, agent))
+        await fut
 
     async def _crash(self, agent: str, exc: Exception) -> None:
         """Not bad input but a broken environment (bus, tables): stop the whole worker,
@@ -348,13 +318,11 @@ class Worker:
     # ---------------------------------------------------------------- market agent
 
     def _engine(self, key: bytes, symbol: str, timeframe: str) -> IndicatorEngine:
-        """The engine for a key: the live object while a batch that moved it is still on
-        its way to the table, or while the table holds what this process wrote last (no
-        JSON per candle); else rebuilt from the table (after a restart or a rebalance)."""
-        cached = self._engine_cache.get(key)
-        if cached is not None and key in self._inflight:
-            return cached[1]
+        """The engine for a key: the cached object while the table still holds what this
+        process wrote last (no JSON per candle), else rebuilt from the table (after a
+        restart or a rebalance)."""
         stored = self.engines.get(key)
+        cached = self._engine_cache.get(key)
         if cached is not None and stored is not None and cached[0] is stored:
             return cached[1]
         engine = (IndicatorEngine(symbol, timeframe) if stored is None
@@ -363,82 +331,35 @@ class Worker:
         return engine
 
     async def _market_agent(self, stream: Any) -> None:
-        """Candles in natural batches, their acknowledgements awaited off the hot path.
+        """Candles in batches: every output of a batch is sent, then acknowledged, and
+        only then are the engines written to their table (one write per key per batch).
+        A crash before the write replays the batch onto the old state and re-sends the
+        same records; the state never runs ahead of what was published."""
+        async for events in stream.take_events(MARKET_BATCH, within=MARKET_BATCH_WAIT):
+            started = time.perf_counter()
+            if not self.context.caught_up.is_set():
+                # After a start, strategies and context come back from their topics:
+                # evaluating before they are read would silently skip ideas.
+                await self.context.caught_up.wait()
+            futures: list[Awaitable[Any]] = []
+            touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
+            for event in events:
+                await self._market_event(event, futures, touched)
+            if futures:
+                await asyncio.gather(*futures)
+            for key, (engine, last) in touched.items():
+                raw = _dump(engine.to_state())
+                # A table write goes to the changelog partition of "the current event";
+                # in a batch that is the last candle of the key (same partition).
+                _current_event.set(weakref.ref(last))
+                self.engines[key] = raw
+                self._engine_cache[key] = (raw, engine)
+            _current_event.set(None)
+            self._progress["market"] = time.monotonic()
+            metrics.PROCESSING.labels(agent="market").observe(
+                (time.perf_counter() - started) / max(len(events), 1))
 
-        A batch takes the candles that are waiting, up to `MARKET_BATCH`, and closes as
-        soon as none is (a lone candle is never held back for company). Its outputs are
-        enqueued as it goes; at the close the engines it moved are serialised and the
-        batch goes to `_complete_market_batch`, which waits for the broker's acknowledgements,
-        then writes the engines to their table, then acks the candles (their offsets
-        become committable). The agent meanwhile goes on with the next candles: waiting
-        for acknowledgements no longer idles it. The order of the guarantees is the one
-        of a batch at a time: a crash before the table write replays the candles onto
-        the old state and re-sends the same records; state never runs ahead of what was
-        published, and offsets never run ahead of state.
-        """
-        stream = stream.noack()
-        waiting = stream.channel.queue  # what faust has fetched and not yet handed over
-        batcher: Batcher[_MarketBatch] = Batcher(
-            lambda: _MarketBatch(self.outputs.deliveries()),
-            lambda batch: self._complete_market_batch(stream, batch),
-            max_size=MARKET_BATCH, inflight=MARKET_INFLIGHT, seal_after=SEAL_AFTER,
-            on_seal=self._sealed_market_batch)
-        completing = asyncio.ensure_future(self._completing("market", batcher))
-        try:
-            async for event in stream.events():
-                await batcher.room()
-                if completing.done():
-                    return  # it stopped the worker
-                if not self.context.caught_up.is_set():
-                    # After a start, strategies and context come back from their topics:
-                    # evaluating before they are read would silently skip ideas.
-                    await self.context.caught_up.wait()
-                started = time.perf_counter()
-                batch = batcher.open
-                batcher.busy = True
-                try:
-                    await self._market_event(event, batch.deliveries, batch.touched)
-                finally:
-                    batcher.busy = False
-                batch.events.append(event)
-                batch.busy += time.perf_counter() - started
-                batcher.added(more_waiting=not waiting.empty())
-        finally:
-            batcher.close()
-            completing.cancel()
-
-    async def _completing(self, agent: str, batcher: Batcher[Any]) -> None:
-        """Run an agent's batch completions; an error stops the worker (the batch's events
-        stay unacked, so the restarted worker processes them again)."""
-        try:
-            await batcher.run()
-        except Exception as exc:
-            await self._crash(agent, exc)
-
-    def _sealed_market_batch(self, batch: _MarketBatch) -> None:
-        for key in batch.seal():
-            self._inflight[key] = self._inflight.get(key, 0) + 1
-
-    async def _complete_market_batch(self, stream: Any, batch: _MarketBatch) -> None:
-        """Acknowledgements, then the engines' table writes, then the candles' acks."""
-        await batch.deliveries.wait()
-        for key, raw, engine, last in batch.states:
-            # A table write goes to the changelog partition of "the current event": the
-            # last candle of the key in the batch (same partition).
-            _current_event.set(weakref.ref(last))
-            self.engines[key] = raw
-            self._engine_cache[key] = (raw, engine)
-            left = self._inflight.pop(key) - 1
-            if left:
-                self._inflight[key] = left
-        _current_event.set(None)
-        for event in batch.events:
-            await stream.ack(event)
-        self._progress["market"] = time.monotonic()
-        metrics.PROCESSING.labels(agent="market").observe(
-            batch.busy / max(len(batch.events), 1))
-
-    async def _market_event(self, event: Any, deliveries: Deliveries,
+    async def _market_event(self, event: Any, futures: list[Awaitable[Any]],
                             touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
         try:
             _, candle = self._decode(event)
@@ -447,14 +368,14 @@ class Worker:
             return
         metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
         try:
-            await self._on_candle(event, candle, deliveries, touched)
+            await self._on_candle(event, candle, futures, touched)
         except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
             await self._dead_letter(event, exc, "process", "market")
         except Exception as exc:
             await self._crash("market", exc)
 
     async def _on_candle(self, event: Any, candle: dict[str, Any],
-                         deliveries: Deliveries,
+                         futures: list[Awaitable[Any]],
                          touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
         symbol, timeframe = candle["symbol"], candle["timeframe"]
         key = f"{symbol}|{timeframe}".encode()
@@ -471,7 +392,7 @@ class Worker:
             return
         snapshot = records.indicators_record(values, event.message.partition,
                                              event.message.offset)
-        await self._send(deliveries, "market.indicators.v1", symbol, snapshot)
+        futures.append(await self._send("market.indicators.v1", symbol, snapshot))
         self.context.latest[(symbol, timeframe)] = snapshot
         if not candle.get("closed", True):
             return
@@ -485,11 +406,11 @@ class Worker:
             if proposal is None:
                 continue
             metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
-            await self._send(deliveries, "snapshots.bundles.v1", ctx.account_id,
-                             proposal.bundle)
-            await self._send(deliveries, "gate.inbox.v1", ctx.account_id, {
+            futures.append(await self._send("snapshots.bundles.v1", ctx.account_id,
+                                            proposal.bundle))
+            futures.append(await self._send("gate.inbox.v1", ctx.account_id, {
                 "account": ctx.account_id, "idea": proposal.idea_record,
-                "bundle": proposal.bundle, "command": None})
+                "bundle": proposal.bundle, "command": None}))
 
     # ---------------------------------------------------------------- gate agent
 
@@ -521,122 +442,47 @@ class Worker:
                         **stores), views, journal
 
     async def _gate_agent(self, stream: Any) -> None:
-        """Gate events in natural batches (those waiting, up to `GATE_BATCH`).
+        async for event in stream.events():
+            started = time.perf_counter()
+            try:
+                logical, value = self._decode(event)
+            except CodecError as exc:
+                await self._dead_letter(event, exc, "decode", "gate")
+                continue
+            metrics.EVENTS_IN.labels(topic=logical).inc()
+            try:
+                await self._on_gate_event(event, logical, value)
+            except (InvalidInboxMessage, ValueError, KeyError, TypeError) as exc:
+                await self._dead_letter(event, exc, "process", "gate")
+            except Exception as exc:
+                await self._crash("gate", exc)
+            self._progress["gate"] = time.monotonic()
+            metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
 
-        Each event is applied in order to its account's book in memory and its outputs
-        are enqueued. When the batch is sealed, `_complete_gate_batch` waits for the
-        broker's acknowledgement of all of them once, then writes each touched book
-        record once (the commit point, holding the batch's store changes in its
-        journal), then acks the events. The next event waits for that (one batch in
-        flight): the books never move while a batch is being committed. A crash before
-        the book write replays the whole batch onto the last committed book and re-sends
-        the same records, exactly as one event at a time did; the acknowledgement wait
-        is simply paid once per batch instead of once per event.
-        """
-        stream = stream.noack()
-        waiting = stream.channel.queue
-        batcher: Batcher[_GateBatch] = Batcher(
-            lambda: _GateBatch(self.outputs.deliveries()),
-            lambda batch: self._complete_gate_batch(stream, batch),
-            max_size=GATE_BATCH, inflight=1, seal_after=SEAL_AFTER)
-        completing = asyncio.ensure_future(self._completing("gate", batcher))
+    async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
+        account = value["account"]
+        book, views, journal = self._book(account)
+        # Store writes whose book record has landed; a refused write stops the worker.
+        journal.advance(lambda store, key, value: views[store].write_through(key, value))
         try:
-            async for event in stream.events():
-                await batcher.room()
-                if completing.done():
-                    return  # it stopped the worker
-                started = time.perf_counter()
-                batch = batcher.open
-                batcher.busy = True
-                try:
-                    carry_on = await self._gate_event(event, batch)
-                finally:
-                    batcher.busy = False
-                if not carry_on:
-                    return
-                batch.events.append(event)
-                metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
-                batcher.added(more_waiting=not waiting.empty())
-        finally:
-            batcher.close()
-            completing.cancel()
-
-    async def _gate_event(self, event: Any, batch: _GateBatch) -> bool:
-        """Apply one event to its book and enqueue its outputs; False when the worker is
-        being stopped (not bad input but a broken environment)."""
-        try:
-            logical, value = self._decode(event)
-        except CodecError as exc:
-            await self._dead_letter(event, exc, "decode", "gate")
-            return True
-        metrics.EVENTS_IN.labels(topic=logical).inc()
-        before: tuple[str, bytes, dict[str, dict[str, Any]]] | None = None
-        try:
-            account = value["account"]
-            if account not in batch.accounts:
-                book, views, journal = self._book(account)
-                # Store writes whose book record has landed; a refused write stops the worker.
-                journal.advance(lambda store, key, value: views[store].write_through(key, value))
-                batch.accounts[account] = (book, views, journal)
-            batch.last_event[account] = event
-            book, views, _ = batch.accounts[account]
-            # what to go back to if this event turns out to be bad input half-way
-            before = (account, _dump(book.to_state()),
-                      {name: dict(view.staged) for name, view in views.items()})
             out = self._apply_to_book(book, event, logical, value)
-            for topic, key, record in out.records(account):
-                await self._send(batch.deliveries, topic, key, record)
-            _count(out)
-            for refusal in out.refusals:
-                log.warning("command refused for account %s: %s", account, refusal)
-        except (InvalidInboxMessage, ValueError, KeyError, TypeError) as exc:
-            if before is not None:
-                self._undo(batch, *before)
-            await self._dead_letter(event, exc, "process", "gate")
-        except Exception as exc:
-            await self._crash("gate", exc)
-            return False
-        return True
-
-    def _undo(self, batch: _GateBatch, account: str, raw: bytes,
-              staged: dict[str, dict[str, Any]]) -> None:
-        """The account's book and staged store writes as they were before the event."""
-        _, views, journal = batch.accounts[account]
-        for name, view in views.items():
-            view.staged = staged[name]
-        book = Book.from_state(orjson.loads(raw), pending=views["pending"],
-                               decided=views["decided"], commands=views["commands"])
-        batch.accounts[account] = (book, views, journal)
-
-    async def _complete_gate_batch(self, stream: Any, batch: _GateBatch) -> None:
-        """Acknowledgements, then one book record per account touched, then the acks."""
-        try:
-            await batch.deliveries.wait()
-            for account, (book, views, journal) in batch.accounts.items():
-                # Only now, with every output acknowledged, does the state move on: one
-                # book record holding the batch's store changes, the commit point.
-                delta = compact({name: view.take_staged() for name, view in views.items()})
-                pending = journal.to_record() + ([delta] if delta else [])
-                raw = _dump({**book.to_state(), "journal": pending})
-                # the book's changelog partition: that of the account's events
-                _current_event.set(weakref.ref(batch.last_event[account]))
-                self.books[account.encode()] = raw
-                journal.add(delta, self.books.last_write)
-                self._books[account] = (raw, book, views)
-                self._journals[account] = (raw, journal)
+            await self._publish(account, out)
         except BaseException:
-            # The books may be half-committed: forget them; the table has the last state
-            # whose outputs were acknowledged (the worker is stopping anyway).
-            for account, (_, views, _) in batch.accounts.items():
-                self._books.pop(account, None)
-                for view in views.values():
-                    view.rollback()
+            # The book may be half-changed: forget it, the table still has the last
+            # state whose outputs were acknowledged.
+            self._books.pop(account, None)
+            for view in views.values():
+                view.rollback()
             raise
-        finally:
-            _current_event.set(None)
-        for event in batch.events:
-            await stream.ack(event)
-        self._progress["gate"] = time.monotonic()
+        # Only now, with every output acknowledged, does the state move on: one book
+        # record holding the event's store changes, the commit point.
+        delta = compact({name: view.take_staged() for name, view in views.items()})
+        pending = journal.to_record() + ([delta] if delta else [])
+        raw = _dump({**book.to_state(), "journal": pending})
+        self.books[account.encode()] = raw
+        journal.add(delta, self.books.last_write)
+        self._books[account] = (raw, book, views)
+        self._journals[account] = (raw, journal)
 
     def _apply_to_book(self, book: Book, event: Any, logical: str,
                        value: dict[str, Any]) -> Outputs:
@@ -658,6 +504,16 @@ class Worker:
         else:
             out = book.on_order_result(value, datetime.now(UTC))
         return out
+
+    async def _publish(self, account: str, out: Outputs) -> None:
+        """Send every output and wait for the acknowledgements (before the table write)."""
+        futures = [await self._send(topic, key, record)
+                   for topic, key, record in out.records(account)]
+        _count(out)
+        for refusal in out.refusals:
+            log.warning("command refused for account %s: %s", account, refusal)
+        if futures:
+            await asyncio.gather(*futures)
 
     # ---------------------------------------------------------------- context
 
@@ -794,11 +650,9 @@ class Worker:
         if account in self.context.risk_config or self.context.strategies:
             return
         commands = seed_commands(account, self.key)
-        deliveries = self.outputs.deliveries()
         for command in commands:
-            await self._send(deliveries, "gate.inbox.v1", account, {
+            await self._send("gate.inbox.v1", account, {
                 "account": account, "idea": None, "bundle": None, "command": command})
-        await deliveries.wait()
         log.info("seeded account %s: default risk config and %d strategies",
                  account, len(commands) - 1)
 
@@ -833,38 +687,6 @@ def _agent_stacks(app: Any) -> str:
                 f"queue {getattr(queue, 'qsize', lambda: '?')()}")
             lines.extend("  " + link for link in _await_chain(getattr(aref, "it", None)))
     return "\n".join(lines) or "(no agent found)"
-
-
-class _MarketBatch:
-    """Candles of one market batch, their outputs, and the engines they moved."""
-
-    __slots__ = ("deliveries", "events", "touched", "states", "busy")
-
-    def __init__(self, deliveries: Deliveries) -> None:
-        self.deliveries = deliveries
-        self.events: list[Any] = []
-        self.touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
-        self.states: list[tuple[bytes, bytes, IndicatorEngine, Any]] = []
-        self.busy = 0.0
-
-    def seal(self) -> list[bytes]:
-        """Serialise the engines as this batch left them (they move on with the next
-        batch before this one is written); the keys."""
-        self.states = [(key, _dump(engine.to_state()), engine, last)
-                       for key, (engine, last) in self.touched.items()]
-        return list(self.touched)
-
-
-class _GateBatch:
-    """Events of one gate batch, their outputs, and the books they moved."""
-
-    __slots__ = ("deliveries", "events", "accounts", "last_event")
-
-    def __init__(self, deliveries: Deliveries) -> None:
-        self.deliveries = deliveries
-        self.events: list[Any] = []
-        self.accounts: dict[str, tuple[Book, dict[str, TableView], Journal]] = {}
-        self.last_event: dict[str, Any] = {}
 
 
 class TableView(MutableMapping[str, Any]):
