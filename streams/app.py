@@ -69,6 +69,9 @@ NEWS_KEEP = 500
 #: Candles per batch and the longest a batch waits to fill (adds at most that latency).
 MARKET_BATCH = 500
 MARKET_BATCH_WAIT = 0.002
+#: Gate events per batch, and the longest a batch waits to fill.
+GATE_BATCH = 100
+GATE_BATCH_WAIT = 0.002
 LAG_INTERVAL = 5.0
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
@@ -442,47 +445,116 @@ class Worker:
                         **stores), views, journal
 
     async def _gate_agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            try:
-                logical, value = self._decode(event)
-            except CodecError as exc:
-                await self._dead_letter(event, exc, "decode", "gate")
-                continue
-            metrics.EVENTS_IN.labels(topic=logical).inc()
-            try:
-                await self._on_gate_event(event, logical, value)
-            except (InvalidInboxMessage, ValueError, KeyError, TypeError) as exc:
-                await self._dead_letter(event, exc, "process", "gate")
-            except Exception as exc:
-                await self._crash("gate", exc)
-            self._progress["gate"] = time.monotonic()
-            metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
+        """Gate events in batches (up to `GATE_BATCH`, waiting at most 2 ms to fill).
 
-    async def _on_gate_event(self, event: Any, logical: str, value: dict[str, Any]) -> None:
-        account = value["account"]
-        book, views, journal = self._book(account)
-        # Store writes whose book record has landed; a refused write stops the worker.
-        journal.advance(lambda store, key, value: views[store].write_through(key, value))
+        Each event is applied in order to its account's book in memory and its outputs
+        are sent. Then the batch's acknowledgements are awaited once, each touched book
+        record is written once (the commit point, holding the batch's store changes in
+        its journal), and only then does faust ack the events. A crash before the book
+        write replays the whole batch onto the last committed book and re-sends the same
+        records, exactly as one event at a time did; the wait for the broker is paid
+        once per batch instead of once per event (the gate decided 1.6k ideas/s that
+        way, the market agent makes more).
+        """
+        async for events in stream.take_events(GATE_BATCH, within=GATE_BATCH_WAIT):
+            started = time.perf_counter()
+            batch = _GateBatch()
+            try:
+                for event in events:
+                    if not await self._gate_event(event, batch):
+                        return
+                if not await self._complete_gate_batch(batch):
+                    return
+            finally:
+                _current_event.set(None)
+            self._progress["gate"] = time.monotonic()
+            metrics.PROCESSING.labels(agent="gate").observe(
+                (time.perf_counter() - started) / max(len(events), 1))
+
+    async def _gate_event(self, event: Any, batch: _GateBatch) -> bool:
+        """Apply one event to its book and send its outputs; False when the worker is
+        being stopped (not bad input but a broken environment)."""
+        # Table writes go to the changelog partition of "the current event": this one
+        # (an account's events all share one partition).
+        _current_event.set(weakref.ref(event))
         try:
+            logical, value = self._decode(event)
+        except CodecError as exc:
+            await self._dead_letter(event, exc, "decode", "gate")
+            return True
+        metrics.EVENTS_IN.labels(topic=logical).inc()
+        before: tuple[str, bytes, dict[str, dict[str, Any]]] | None = None
+        try:
+            account = value["account"]
+            if account not in batch.accounts:
+                book, views, journal = self._book(account)
+                # Store writes whose book record has landed; a refused write stops the worker.
+                journal.advance(lambda store, key, value: views[store].write_through(key, value))
+                batch.accounts[account] = (book, views, journal)
+            batch.last_event[account] = event
+            book, views, _ = batch.accounts[account]
+            # what to go back to if this event turns out to be bad input half-way
+            before = (account, _dump(book.to_state()),
+                      {name: dict(view.staged) for name, view in views.items()})
             out = self._apply_to_book(book, event, logical, value)
-            await self._publish(account, out)
-        except BaseException:
-            # The book may be half-changed: forget it, the table still has the last
-            # state whose outputs were acknowledged.
+            for topic, key, record in out.records(account):
+                batch.futures.append(await self._send(topic, key, record))
+            _count(out)
+            for refusal in out.refusals:
+                log.warning("command refused for account %s: %s", account, refusal)
+        except (InvalidInboxMessage, ValueError, KeyError, TypeError) as exc:
+            if before is not None:
+                self._undo(batch, *before)
+            await self._dead_letter(event, exc, "process", "gate")
+        except Exception as exc:
+            self._forget(batch)
+            await self._crash("gate", exc)
+            return False
+        return True
+
+    def _undo(self, batch: _GateBatch, account: str, raw: bytes,
+              staged: dict[str, dict[str, Any]]) -> None:
+        """The account's book and staged store writes as they were before the event."""
+        _, views, journal = batch.accounts[account]
+        for name, view in views.items():
+            view.staged = staged[name]
+        book = Book.from_state(orjson.loads(raw), pending=views["pending"],
+                               decided=views["decided"], commands=views["commands"])
+        batch.accounts[account] = (book, views, journal)
+
+    def _forget(self, batch: _GateBatch) -> None:
+        """The batch's books may be half-changed: forget them; the table has the last
+        state whose outputs were acknowledged."""
+        for account, (_, views, _) in batch.accounts.items():
             self._books.pop(account, None)
             for view in views.values():
                 view.rollback()
+
+    async def _complete_gate_batch(self, batch: _GateBatch) -> bool:
+        """Acknowledgements, then one book record per account touched; False when that
+        failed and the worker is being stopped."""
+        try:
+            if batch.futures:
+                await asyncio.gather(*batch.futures)
+            for account, (book, views, journal) in batch.accounts.items():
+                # Only now, with every output acknowledged, does the state move on: one
+                # book record holding the batch's store changes, the commit point.
+                delta = compact({name: view.take_staged() for name, view in views.items()})
+                pending = journal.to_record() + ([delta] if delta else [])
+                raw = _dump({**book.to_state(), "journal": pending})
+                _current_event.set(weakref.ref(batch.last_event[account]))
+                self.books[account.encode()] = raw
+                journal.add(delta, self.books.last_write)
+                self._books[account] = (raw, book, views)
+                self._journals[account] = (raw, journal)
+        except Exception as exc:
+            self._forget(batch)
+            await self._crash("gate", exc)
+            return False
+        except BaseException:
+            self._forget(batch)
             raise
-        # Only now, with every output acknowledged, does the state move on: one book
-        # record holding the event's store changes, the commit point.
-        delta = compact({name: view.take_staged() for name, view in views.items()})
-        pending = journal.to_record() + ([delta] if delta else [])
-        raw = _dump({**book.to_state(), "journal": pending})
-        self.books[account.encode()] = raw
-        journal.add(delta, self.books.last_write)
-        self._books[account] = (raw, book, views)
-        self._journals[account] = (raw, journal)
+        return True
 
     def _apply_to_book(self, book: Book, event: Any, logical: str,
                        value: dict[str, Any]) -> Outputs:
@@ -504,16 +576,6 @@ class Worker:
         else:
             out = book.on_order_result(value, datetime.now(UTC))
         return out
-
-    async def _publish(self, account: str, out: Outputs) -> None:
-        """Send every output and wait for the acknowledgements (before the table write)."""
-        futures = [await self._send(topic, key, record)
-                   for topic, key, record in out.records(account)]
-        _count(out)
-        for refusal in out.refusals:
-            log.warning("command refused for account %s: %s", account, refusal)
-        if futures:
-            await asyncio.gather(*futures)
 
     # ---------------------------------------------------------------- context
 
@@ -687,6 +749,17 @@ def _agent_stacks(app: Any) -> str:
                 f"queue {getattr(queue, 'qsize', lambda: '?')()}")
             lines.extend("  " + link for link in _await_chain(getattr(aref, "it", None)))
     return "\n".join(lines) or "(no agent found)"
+
+
+class _GateBatch:
+    """Events of one gate batch: their outputs' acknowledgements and the books moved."""
+
+    __slots__ = ("futures", "accounts", "last_event")
+
+    def __init__(self) -> None:
+        self.futures: list[Awaitable[Any]] = []
+        self.accounts: dict[str, tuple[Book, dict[str, TableView], Journal]] = {}
+        self.last_event: dict[str, Any] = {}
 
 
 class TableView(MutableMapping[str, Any]):

@@ -10,6 +10,7 @@ import json
 import signal
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from streams.core.audit import verify_chain
 from streams.proposals import from_bundle
@@ -38,9 +39,14 @@ def test_candles_become_ideas_waiting_for_approval_with_reproducible_bundles(io:
     io.wait(lambda rs: len(statuses(io, "pending_approval")) >= 10, 60, "pending ideas")
     io.wait(lambda rs: len(io.of("market.indicators.v1")) == 30, 30, "30 indicator records")
 
+    def proposed() -> list[dict[str, Any]]:
+        return [d for d in io.of("decisions.log.v1") if d["action"] == "ai_proposed"]
+
+    # a decision and its status are two records on two topics: wait until both are in
+    io.wait(lambda rs: {p["idea_id"] for p in statuses(io, "pending_approval")}
+            == {d["trade_idea_id"] for d in proposed()}, 30, "a status for every proposal")
     pending = statuses(io, "pending_approval")
-    proposed = [d for d in io.of("decisions.log.v1") if d["action"] == "ai_proposed"]
-    assert {p["idea_id"] for p in pending} == {d["trade_idea_id"] for d in proposed}
+    assert len(pending) == len(proposed()) >= 10
     # Supervised by default: AI trading off, every idea waits, no order goes out.
     assert io.of("orders.requests.v1") == []
     # Every idea is reproducible from its frozen bundle alone.
