@@ -39,7 +39,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.streams import _current_event  # pinned faust 0.15: see _market_agent
 
-from streams import metrics, records
+from streams import metrics, records, redelivery
 from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
@@ -210,6 +210,7 @@ class Worker:
             broker_heartbeat_interval=3.0,
             table_cleanup_interval=3600.0,
         )
+        redelivery.install(self.app)  # records faust clears after handing them over
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
         self.gate_topics = self.app.topic(
@@ -648,10 +649,8 @@ class Worker:
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
         """Stop the worker when an agent has records waiting and has processed nothing
-        for `worker_stall_seconds` (faust dropped the records on their way to it): the
-        supervisor restarts it, and the new process reads them again from the committed
-        offsets. A seek back inside the running process was tried and lost records
-        (see streams/watchdog.py)."""
+        for `worker_stall_seconds`: the supervisor restarts it, and the new process reads
+        them again from the committed offsets (see streams/watchdog.py)."""
         if self.failed is not None:
             return
         now = time.monotonic()

@@ -8,14 +8,12 @@ and stops itself when an agent stalls, leaving its offsets uncommitted, so
 `ai-trader run` restarts it and the new process reads the records again.
 
 What such a hang looked like here: the consumer's fetch position for the agent's
-partition at its end, the committed offset behind, nothing in the agent's queue — faust
-seeks to the committed offsets after a rebalance while records still flow, a fetch in
-flight hands over records from the old position, its read offset jumps past the sought
-one, and the records fetched again are dropped as already read. A seek back inside the
-running process was tried: the kill -9 test then ended with 7 ideas never decided and
-nothing left waiting (records skipped *and* committed), and with the consumer's flow
-stopped around the seek it failed again after a seek back. A fresh process has no such
-state and reads from the committed offsets, so the stop stays the remedy.
+partition at its end, the committed offset behind, nothing in the agent's queue. Its
+cause was found on 2026-12-02: faust's recovery cleared records from the agents'
+buffers after handing them over, in the same generation (see streams/redelivery.py,
+which fixes it; the kill -9 test went from a watchdog restart in about half of its runs
+to none). The rule stays as the safety net for a hang of any other cause: a fresh
+process has no such state and reads from the committed offsets.
 """
 
 from __future__ import annotations

@@ -93,7 +93,12 @@ def catalog(bus: Settings) -> Iterator[Catalog]:
     # Keep the admin client referenced until the futures resolve: destroying it
     # first fails every pending delete with `_DESTROY`.
     admin = admin_client(bus)
-    futures = admin.delete_topics(list(cat.physical_topics()), operation_timeout=30)
+    # the catalog's topics and whatever a worker made under the prefix (faust's
+    # changelogs): left behind, they pile up on a long-running broker and slow its
+    # rebalances
+    made = {t for t in admin.list_topics(timeout=10).topics if t.startswith(cat.prefix)}
+    futures = admin.delete_topics(sorted(made | set(cat.physical_topics())),
+                                  operation_timeout=30)
     for fut in futures.values():
         fut.result()
     del admin
