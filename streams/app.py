@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import threading
 import time
 import uuid
 import weakref
@@ -274,6 +276,13 @@ class Worker:
         would otherwise restart the agent alone and carry on past the event."""
         log.critical("agent %s failed: %s: %s; stopping the worker", agent,
                      type(exc).__name__, exc, exc_info=exc)
+        if self.failed is None:
+            # Faust's stop can hang (flushing records to a topic that is gone): a worker
+            # that is neither working nor gone is never restarted by its supervisor.
+            deadline = threading.Timer(self.settings.worker_crash_exit_seconds,
+                                       _exit_stuck, (self.settings.worker_crash_exit_seconds,))
+            deadline.daemon = True
+            deadline.start()
         self.failed = exc
         await self.app.crash(exc)
 
@@ -909,6 +918,17 @@ def _append_time(msg: Any) -> datetime | None:
     if msg.timestamp_type != LOG_APPEND_TIME or msg.timestamp is None:
         return None
     return datetime.fromtimestamp(msg.timestamp, UTC)
+
+
+#: Exit code of a worker whose stop after a failure did not finish in time (EX_SOFTWARE).
+CRASH_EXIT_CODE = 70
+
+
+def _exit_stuck(seconds: float) -> None:
+    log.critical("the worker failed and is still stopping after %.0f s: exiting now, "
+                 "offsets uncommitted", seconds)
+    logging.shutdown()
+    os._exit(CRASH_EXIT_CODE)
 
 
 def run_worker(settings: Settings) -> int:

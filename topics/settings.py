@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     # records waiting on an agent's topics and none processed for this long: the worker
     # stops itself so that its supervisor restarts it (streams/watchdog.py)
     worker_stall_seconds: float = Field(60.0, alias="AI_TRADER_WORKER_STALL_SECONDS", gt=0)
+    # a worker that failed and has not finished stopping after this long exits outright
+    # (a stop can hang, e.g. flushing records to a topic that is gone)
+    worker_crash_exit_seconds: float = Field(30.0, alias="AI_TRADER_WORKER_CRASH_EXIT_SECONDS",
+                                             gt=0)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
