@@ -46,6 +46,7 @@ from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
 from streams.defaults import default_risk_config
+from streams.fast_drain import FastDrainConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.proposals import BundleMismatch, MarketContext, propose
@@ -212,7 +213,8 @@ class Worker:
             broker_heartbeat_interval=3.0,
             table_cleanup_interval=3600.0,
         )
-        redelivery.install(self.app)  # records faust clears after handing them over
+        # records faust handed over stay handed over; each hand-over without a task race
+        redelivery.install(self.app, FastDrainConsumer)
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
         self.gate_topics = self.app.topic(

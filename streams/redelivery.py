@@ -43,12 +43,13 @@ from faust.types import TP
 from mode.utils.queues import FlowControlEvent
 
 
-def install(app: faust.App) -> None:
-    """Use both in `app`. Call before its consumer and its agents' buffers exist (right
-    after `faust.App(...)`): buffers register with the flow control when they are made."""
+def install(app: faust.App, consumer: type[HandOverConsumer] | None = None) -> None:
+    """Use both in `app` (`consumer`: a subclass of HandOverConsumer to use instead). Call
+    before its consumer and its agents' buffers exist (right after `faust.App(...)`):
+    buffers register with the flow control when they are made."""
     if "flow_control" in app.__dict__ or app._consumer is not None:
         raise RuntimeError("install() must run before the app's consumer and buffers exist")
-    app.transport.Consumer = HandOverConsumer  # type: ignore[misc]
+    app.transport.Consumer = consumer or HandOverConsumer  # type: ignore[misc]
     app.flow_control = KeepingFlowControl(loop=app.loop)
 
 

@@ -24,6 +24,7 @@ from confluent_kafka.admin import NewTopic
 from faust.types import TP
 
 from streams import redelivery
+from streams.fast_drain import FastDrainConsumer
 from topics.bus import admin_client
 from topics.settings import Settings
 
@@ -87,15 +88,16 @@ class Harness:
         assert self.seen == list(range(DONE + 1))  # the agent holds record DONE
 
 
-@pytest.fixture
-async def harness(bus: Settings) -> AsyncIterator[Harness]:
+@pytest.fixture(params=[redelivery.HandOverConsumer, FastDrainConsumer],
+                ids=["faust-hand-over", "worker-hand-over"])
+async def harness(bus: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     app = faust.App(f"{prefix}redelivery", broker=f"kafka://{bus.kafka_bootstrap_servers}",
                     store="memory://", web_enabled=False, value_serializer="raw",
                     key_serializer="raw", consumer_auto_offset_reset="earliest",
                     broker_commit_interval=0.1, topic_allow_declare=True,
                     topic_replication_factor=1)
-    redelivery.install(app)
+    redelivery.install(app, request.param)
     admin = admin_client(bus)
     for future in admin.create_topics([NewTopic(f"{prefix}records", 1, 1)]).values():
         future.result()
