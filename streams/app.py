@@ -30,7 +30,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +49,7 @@ from streams.defaults import default_risk_config
 from streams.fast_drain import FastDrainConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
+from streams.outputs import Deliveries, DeliveryFailed, OutputProducer
 from streams.proposals import BundleMismatch, MarketContext, propose
 from streams.watchdog import stalls
 from topics.bus import (
@@ -59,6 +60,7 @@ from topics.bus import (
     ERR_PARTITION,
     ERR_STAGE,
     ERR_TOPIC,
+    Headers,
 )
 from topics.catalog import Catalog
 from topics.codec import CodecError
@@ -169,9 +171,9 @@ class WorkerStalled(RuntimeError):
     """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
 
 
-def _headers(event: Any, exc: Exception, stage: str, agent: str) -> list[tuple[str, bytes]]:
+def _headers(event: Any, exc: Exception, stage: str, agent: str) -> Headers:
     msg = event.message
-    original = [(k, v) for k, v in (msg.headers or [])]
+    original: Headers = [(k, v) for k, v in (msg.headers or [])]
     return original + [
         (ERR_TOPIC, msg.topic.encode()), (ERR_PARTITION, str(msg.partition).encode()),
         (ERR_OFFSET, str(msg.offset).encode()), (ERR_CLASS, type(exc).__name__.encode()),
@@ -215,6 +217,8 @@ class Worker:
         )
         # records faust handed over stay handed over; each hand-over without a task race
         redelivery.install(self.app, FastDrainConsumer)
+        self._outputs: OutputProducer | None = None
+        self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
         self.gate_topics = self.app.topic(
@@ -255,11 +259,26 @@ class Worker:
 
     # ---------------------------------------------------------------- publishing
 
-    async def _send(self, logical: str, key: str, record: Mapping[str, Any]) -> Awaitable[Any]:
+    @property
+    def outputs(self) -> OutputProducer:
+        """The producer of every output record (made on first use, inside the worker)."""
+        if self._outputs is None:
+            self._outputs = OutputProducer(self.settings)
+        return self._outputs
+
+    async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
+                             **kwargs: Any) -> None:
+        """At shutdown: deliver what is queued (the agents may still be finishing a unit
+        of work, so the producer stays usable; its report thread stops)."""
+        if self._outputs is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._outputs.close)
+
+    async def _send(self, deliveries: Deliveries, logical: str, key: str,
+                    record: Mapping[str, Any]) -> None:
+        """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns."""
         value = self.catalog.codec(logical).encode(record)
         metrics.EVENTS_OUT.labels(topic=logical).inc()
-        return await self.app.producer.send(
-            self.catalog.name(logical), key.encode(), value, None, None, None)
+        await self.outputs.send(deliveries, self.catalog.name(logical), key.encode(), value)
 
     async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
         msg = event.message
@@ -267,10 +286,10 @@ class Worker:
         metrics.DEAD_LETTERS.labels(topic=logical, stage=stage).inc()
         log.warning("dead-lettered %s[%s]@%s (%s): %s: %s", msg.topic, msg.partition,
                     msg.offset, stage, type(exc).__name__, exc)
-        fut = await self.app.producer.send(
-            self.catalog.dlq(logical), msg.key, msg.value, None, None,
-            _headers(event, exc, stage, agent))
-        await fut
+        deliveries = self.outputs.deliveries()
+        await self.outputs.send(deliveries, self.catalog.dlq(logical), msg.key, msg.value,
+                                _headers(event, exc, stage, agent))
+        await deliveries.wait()
 
     async def _crash(self, agent: str, exc: Exception) -> None:
         """Not bad input but a broken environment (bus, tables): stop the whole worker,
@@ -356,12 +375,15 @@ class Worker:
                 # After a start, strategies and context come back from their topics:
                 # evaluating before they are read would silently skip ideas.
                 await self.context.caught_up.wait()
-            futures: list[Awaitable[Any]] = []
+            deliveries = self.outputs.deliveries()
             touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
             for event in events:
-                await self._market_event(event, futures, touched)
-            if futures:
-                await asyncio.gather(*futures)
+                await self._market_event(event, deliveries, touched)
+            try:
+                await deliveries.wait()
+            except DeliveryFailed as exc:  # the engines stay behind: all is produced again
+                await self._crash("market", exc)
+                return
             for key, (engine, last) in touched.items():
                 raw = _dump(engine.to_state())
                 # A table write goes to the changelog partition of "the current event";
@@ -374,7 +396,7 @@ class Worker:
             metrics.PROCESSING.labels(agent="market").observe(
                 (time.perf_counter() - started) / max(len(events), 1))
 
-    async def _market_event(self, event: Any, futures: list[Awaitable[Any]],
+    async def _market_event(self, event: Any, deliveries: Deliveries,
                             touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
         try:
             _, candle = self._decode(event)
@@ -383,14 +405,14 @@ class Worker:
             return
         metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
         try:
-            await self._on_candle(event, candle, futures, touched)
+            await self._on_candle(event, candle, deliveries, touched)
         except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
             await self._dead_letter(event, exc, "process", "market")
         except Exception as exc:
             await self._crash("market", exc)
 
     async def _on_candle(self, event: Any, candle: dict[str, Any],
-                         futures: list[Awaitable[Any]],
+                         deliveries: Deliveries,
                          touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
         symbol, timeframe = candle["symbol"], candle["timeframe"]
         key = f"{symbol}|{timeframe}".encode()
@@ -407,7 +429,7 @@ class Worker:
             return
         snapshot = records.indicators_record(values, event.message.partition,
                                              event.message.offset)
-        futures.append(await self._send("market.indicators.v1", symbol, snapshot))
+        await self._send(deliveries, "market.indicators.v1", symbol, snapshot)
         self.context.latest[(symbol, timeframe)] = snapshot
         if not candle.get("closed", True):
             return
@@ -421,11 +443,11 @@ class Worker:
             if proposal is None:
                 continue
             metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
-            futures.append(await self._send("snapshots.bundles.v1", ctx.account_id,
-                                            proposal.bundle))
-            futures.append(await self._send("gate.inbox.v1", ctx.account_id, {
+            await self._send(deliveries, "snapshots.bundles.v1", ctx.account_id,
+                             proposal.bundle)
+            await self._send(deliveries, "gate.inbox.v1", ctx.account_id, {
                 "account": ctx.account_id, "idea": proposal.idea_record,
-                "bundle": proposal.bundle, "command": None}))
+                "bundle": proposal.bundle, "command": None})
 
     # ---------------------------------------------------------------- gate agent
 
@@ -470,7 +492,7 @@ class Worker:
         """
         async for events in stream.take_events(GATE_BATCH, within=GATE_BATCH_WAIT):
             started = time.perf_counter()
-            batch = _GateBatch()
+            batch = _GateBatch(self.outputs.deliveries())
             try:
                 for event in events:
                     if not await self._gate_event(event, batch):
@@ -510,7 +532,7 @@ class Worker:
                       {name: dict(view.staged) for name, view in views.items()})
             out = self._apply_to_book(book, event, logical, value)
             for topic, key, record in out.records(account):
-                batch.futures.append(await self._send(topic, key, record))
+                await self._send(batch.deliveries, topic, key, record)
             _count(out)
             for refusal in out.refusals:
                 log.warning("command refused for account %s: %s", account, refusal)
@@ -546,8 +568,7 @@ class Worker:
         """Acknowledgements, then one book record per account touched; False when that
         failed and the worker is being stopped."""
         try:
-            if batch.futures:
-                await asyncio.gather(*batch.futures)
+            await batch.deliveries.wait()
             for account, (book, views, journal) in batch.accounts.items():
                 # Only now, with every output acknowledged, does the state move on: one
                 # book record holding the batch's store changes, the commit point.
@@ -722,9 +743,11 @@ class Worker:
         if account in self.context.risk_config or self.context.strategies:
             return
         commands = seed_commands(account, self.key)
+        deliveries = self.outputs.deliveries()
         for command in commands:
-            await self._send("gate.inbox.v1", account, {
+            await self._send(deliveries, "gate.inbox.v1", account, {
                 "account": account, "idea": None, "bundle": None, "command": command})
+        await deliveries.wait()
         log.info("seeded account %s: default risk config and %d strategies",
                  account, len(commands) - 1)
 
@@ -764,10 +787,10 @@ def _agent_stacks(app: Any) -> str:
 class _GateBatch:
     """Events of one gate batch: their outputs' acknowledgements and the books moved."""
 
-    __slots__ = ("futures", "accounts", "last_event")
+    __slots__ = ("deliveries", "accounts", "last_event")
 
-    def __init__(self) -> None:
-        self.futures: list[Awaitable[Any]] = []
+    def __init__(self, deliveries: Deliveries) -> None:
+        self.deliveries = deliveries
         self.accounts: dict[str, tuple[Book, dict[str, TableView], Journal]] = {}
         self.last_event: dict[str, Any] = {}
 
