@@ -47,6 +47,7 @@ from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
 from streams.defaults import default_risk_config
 from streams.fast_drain import FastDrainConsumer
+from streams.fetching import FairFetchConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.outputs import Deliveries, DeliveryFailed, OutputProducer
@@ -167,6 +168,12 @@ def _broker_url(settings: Settings) -> list[str]:
     return [f"kafka://{h.strip()}" for h in settings.kafka_bootstrap_servers.split(",")]
 
 
+class WorkerConsumer(FastDrainConsumer, FairFetchConsumer):
+    """The worker's faust consumer: records handed over stay handed over
+    (streams/redelivery.py), cheaply (streams/fast_drain.py), a few hundred per partition
+    at a time (streams/fetching.py)."""
+
+
 class WorkerStalled(RuntimeError):
     """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
 
@@ -215,8 +222,9 @@ class Worker:
             broker_heartbeat_interval=3.0,
             table_cleanup_interval=3600.0,
         )
-        # records faust handed over stay handed over; each hand-over without a task race
-        redelivery.install(self.app, FastDrainConsumer)
+        # records faust handed over stay handed over; each hand-over without a task race;
+        # a few hundred records per partition per hand-over batch
+        redelivery.install(self.app, WorkerConsumer)
         self._outputs: OutputProducer | None = None
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name

@@ -165,6 +165,9 @@ class Run:
         self.raw.close()
         self.io.close()
         self.worker.stop()
+        keep = os.environ.get("BENCH_KEEP_WORKER_LOG")
+        if keep:  # the worker's own account of the run, for when a figure looks wrong
+            Path(keep).write_text(self.worker.output())
         admin = admin_client(self.settings)
         futures = admin.delete_topics(
             [*self.catalog.physical_topics(),

@@ -1,0 +1,123 @@
+"""Fetched records go to the agents a few hundred per partition at a time, so that a
+backlog on one topic cannot hold back the records of another.
+
+Faust hands fetched records to the agents from one loop, in the order of each batch it
+gets from its consumer (`Consumer._drain_messages`), and gets the next batch only once
+the whole batch is handed over. A record whose agent's buffer is full waits there, and
+every record behind it waits too, whichever agent it is for. aiokafka's consumer returns
+everything it has buffered for the partitions asked for: after a backlog of candles,
+a batch of tens of thousands of records. While the market agent worked through one,
+at its own pace, the gate's records were not even fetched: in `bench_pipeline.py`
+(120,000 candles as fast as the bench could publish, 2026-12-02) the gate got nothing
+for over 20 s and the watchdog stopped the worker, in 3 runs out of 3. Ideas and kill
+switches would wait the same way behind any candle backlog in production (a restart
+after an outage, a feed catching up).
+
+Limiting the fetch size does not bound it: the broker returns whole record batches, and
+a producer that batched its candles (1 MB batches are librdkafka's default) gets them
+fetched whole whatever the limit. So `FairFetchConsumer` takes at most `PER_PARTITION`
+records from each partition per batch (aiokafka's `max_poll_records` counts over all
+partitions and drains them in order, the first partitions first); the rest stays in
+aiokafka's buffer for the next batch, where every partition again has its turn. A
+record of the quiet topic is then handed over after at most one such batch.
+`tests/streams/test_fetching.py` checks the bound on the real broker.
+
+What it replaces is aiokafka 0.14's `Fetcher.fetched_records`, the same steps with the
+limit per partition (private aiokafka state: `tests/streams/test_fetching.py` fails if
+it changes shape; aiokafka is pinned below 0.15).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiokafka.consumer.fetcher import FetchResult
+from aiokafka.errors import ConsumerStoppedError
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+
+#: Most records taken from one partition for one batch of faust's hand-over loop.
+PER_PARTITION = 256
+
+
+async def fetched_records(fetcher: Any, partitions: set[Any] | None,
+                          timeout: float,  # noqa: ASYNC109 - aiokafka's signature
+                          per_partition: int) -> dict[Any, list[Any]]:
+    """aiokafka's `Fetcher.fetched_records` with at most `per_partition` records from
+    each partition: records fetched and not taken stay buffered for the next call."""
+    while True:
+        if fetcher._subscriptions.reassignment_in_progress:
+            # records fetched before a rebalance may not be this member's any more
+            await fetcher._subscriptions.wait_for_assignment()
+        start_time = time.monotonic()
+        drained: dict[Any, list[Any]] = {}
+        for tp in list(fetcher._records.keys()):
+            if partitions and tp not in partitions:
+                if not fetcher._subscriptions.is_assigned(tp):
+                    del fetcher._records[tp]
+                continue
+            if not _take(fetcher, tp, per_partition, drained):
+                return drained  # an error waits for the next call
+        if drained or not timeout or not await _more_fetched(fetcher, timeout):
+            return drained
+        timeout = max(0.0, timeout - (time.monotonic() - start_time))
+
+
+async def _more_fetched(fetcher: Any, timeout: float) -> bool:  # noqa: ASYNC109
+    """Until a fetch completes (True) or `timeout` passes or the fetcher closes."""
+    waiter = fetcher._create_fetch_waiter()
+    done, pending = await asyncio.wait([waiter], timeout=timeout)
+    if not done or fetcher._closed:
+        for fut in pending:
+            fut.cancel()
+        return False
+    if waiter.done():
+        waiter.result()  # authorization errors
+    return True
+
+
+def _take(fetcher: Any, tp: Any, per_partition: int, drained: dict[Any, list[Any]]) -> bool:
+    """Add up to `per_partition` of the partition's buffered records to `drained`; False
+    when the partition holds an error and `drained` must be returned first (raises it
+    when `drained` is empty, as aiokafka does)."""
+    res_or_error = fetcher._records[tp]
+    if type(res_or_error) is not FetchResult:
+        if drained:
+            return False
+        del fetcher._records[tp]  # fetch this partition again after the error
+        fetcher._notify(fetcher._wait_consume_future)
+        res_or_error.check_raise()
+        return True
+    records = res_or_error.getall(per_partition)
+    if not res_or_error.has_more():
+        del fetcher._records[tp]  # all taken: fetch this partition again
+        fetcher._notify(fetcher._wait_consume_future)
+    if records:
+        drained[tp] = records
+    return True
+
+
+class FairConsumerThread(AIOKafkaConsumerThread):
+    """faust's aiokafka consumer thread, taking `PER_PARTITION` records per partition."""
+
+    async def _fetch_records(self, consumer: Any, active_partitions: set[Any],
+                             timeout: float | None = None,  # noqa: ASYNC109
+                             max_records: int | None = None) -> Any:
+        if not self.consumer.flow_active:
+            return {}
+        fetcher = consumer._fetcher
+        if consumer._closed or fetcher._closed:
+            raise ConsumerStoppedError()
+        per_partition = PER_PARTITION if max_records is None else min(PER_PARTITION,
+                                                                      max_records)
+        with fetcher._subscriptions.fetch_context():
+            return await fetched_records(fetcher, active_partitions, timeout or 0.0,
+                                         per_partition)
+
+
+class FairFetchConsumer(Consumer):
+    """faust's aiokafka consumer with `FairConsumerThread` as its fetching thread."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return FairConsumerThread(self, loop=self.loop, beacon=self.beacon)
