@@ -168,12 +168,11 @@ class Run:
         keep = os.environ.get("BENCH_KEEP_WORKER_LOG")
         if keep:  # the worker's own account of the run, for when a figure looks wrong
             Path(keep).write_text(self.worker.output())
+        # every topic of the run: the catalog's, and the worker's tables' changelogs
         admin = admin_client(self.settings)
-        futures = admin.delete_topics(
-            [*self.catalog.physical_topics(),
-             f"{self.catalog.prefix}ai-trader-streams-engines-changelog",
-             f"{self.catalog.prefix}ai-trader-streams-books-changelog"], operation_timeout=30)
-        for fut in futures.values():
+        mine = [t for t in admin.list_topics(timeout=30).topics
+                if t.startswith(self.catalog.prefix)]
+        for fut in admin.delete_topics(mine, operation_timeout=30).values():
             try:
                 fut.result()
             except Exception:  # noqa: BLE001, S110 - best-effort cleanup
