@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.streams import _current_event  # pinned faust 0.15: see _market_agent
 
 from streams import metrics, records, redelivery
+from streams.batching import Batcher
 from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
@@ -50,7 +51,7 @@ from streams.fast_drain import FastDrainConsumer
 from streams.fetching import FairFetchConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
-from streams.outputs import Deliveries, DeliveryFailed, OutputProducer
+from streams.outputs import Deliveries, OutputProducer
 from streams.proposals import BundleMismatch, MarketContext, propose
 from streams.watchdog import stalls
 from topics.bus import (
@@ -72,12 +73,13 @@ log = logging.getLogger("ai_trader.streams")
 #: Kafka's record timestamp type of a topic with message.timestamp.type=LogAppendTime.
 LOG_APPEND_TIME = 1
 NEWS_KEEP = 500
-#: Candles per batch and the longest a batch waits to fill (adds at most that latency).
+#: Most candles in one batch (a batch closes earlier when no candle is waiting), and
+#: most batches whose outputs may be awaiting the broker's acknowledgement at once.
 MARKET_BATCH = 500
-MARKET_BATCH_WAIT = 0.002
-#: Gate events per batch, and the longest a batch waits to fill.
+MARKET_INFLIGHT = 4
 GATE_BATCH = 100
-GATE_BATCH_WAIT = 0.002
+#: An idle agent's open batch is sealed this long after its last event (streams/batching.py).
+SEAL_AFTER = 0.005
 LAG_INTERVAL = 5.0
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 
@@ -178,6 +180,10 @@ class WorkerStalled(RuntimeError):
     """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
 
 
+class WorkerStopping(RuntimeError):
+    """A batch met a worker that already failed: it is left uncommitted."""
+
+
 def _headers(event: Any, exc: Exception, stage: str, agent: str) -> Headers:
     msg = event.message
     original: Headers = [(k, v) for k, v in (msg.headers or [])]
@@ -249,6 +255,8 @@ class Worker:
         self.app.task(self._seed_task)
         self.app.timer(LAG_INTERVAL)(self._measure_lag)
         self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
+        # engines moved by a sealed batch whose table write is still to come: key -> batches
+        self._inflight: dict[bytes, int] = {}
         self.failed: Exception | None = None
         # when each agent last finished an event, or last had nothing waiting (watchdog)
         self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
@@ -360,11 +368,13 @@ class Worker:
     # ---------------------------------------------------------------- market agent
 
     def _engine(self, key: bytes, symbol: str, timeframe: str) -> IndicatorEngine:
-        """The engine for a key: the cached object while the table still holds what this
-        process wrote last (no JSON per candle), else rebuilt from the table (after a
-        restart or a rebalance)."""
-        stored = self.engines.get(key)
+        """The engine for a key: the live object while a batch that moved it is still on
+        its way to the table, or while the table holds what this process wrote last (no
+        JSON per candle); else rebuilt from the table (after a restart or a rebalance)."""
         cached = self._engine_cache.get(key)
+        if cached is not None and key in self._inflight:
+            return cached[1]
+        stored = self.engines.get(key)
         if cached is not None and stored is not None and cached[0] is stored:
             return cached[1]
         engine = (IndicatorEngine(symbol, timeframe) if stored is None
@@ -373,36 +383,89 @@ class Worker:
         return engine
 
     async def _market_agent(self, stream: Any) -> None:
-        """Candles in batches: every output of a batch is sent, then acknowledged, and
-        only then are the engines written to their table (one write per key per batch).
-        A crash before the write replays the batch onto the old state and re-sends the
-        same records; the state never runs ahead of what was published."""
-        async for events in stream.take_events(MARKET_BATCH, within=MARKET_BATCH_WAIT):
-            started = time.perf_counter()
-            if not self.context.caught_up.is_set():
-                # After a start, strategies and context come back from their topics:
-                # evaluating before they are read would silently skip ideas.
-                await self.context.caught_up.wait()
-            deliveries = self.outputs.deliveries()
-            touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
-            for event in events:
-                await self._market_event(event, deliveries, touched)
-            try:
-                await deliveries.wait()
-            except DeliveryFailed as exc:  # the engines stay behind: all is produced again
-                await self._crash("market", exc)
-                return
-            for key, (engine, last) in touched.items():
-                raw = _dump(engine.to_state())
-                # A table write goes to the changelog partition of "the current event";
-                # in a batch that is the last candle of the key (same partition).
+        """Candles in natural batches, their acknowledgements awaited off the hot path.
+
+        A batch takes the candles that are waiting, up to `MARKET_BATCH`, and closes as
+        soon as none is (a lone candle is never held back for company). Its outputs are
+        enqueued as it goes; at the close the engines it moved are serialised and the
+        batch goes to `_complete_market_batch`, which waits for the broker's
+        acknowledgements, then writes the engines to their table, then acks the candles
+        (their offsets become committable). The agent meanwhile goes on with the next
+        candles, up to `MARKET_INFLIGHT` batches ahead: waiting for acknowledgements no
+        longer idles it. The guarantees are those of one batch at a time: a crash before
+        the table write replays the candles onto the old state and re-sends the same
+        records; state never runs ahead of what was published, and offsets never run
+        ahead of state.
+        """
+        stream = stream.noack()
+        waiting = stream.channel.queue  # what faust has fetched and not yet handed over
+        batcher: Batcher[_MarketBatch] = Batcher(
+            lambda: _MarketBatch(self.outputs.deliveries()),
+            lambda batch: self._complete_market_batch(stream, batch),
+            max_size=MARKET_BATCH, inflight=MARKET_INFLIGHT, seal_after=SEAL_AFTER,
+            on_seal=self._sealed_market_batch)
+        completing = asyncio.ensure_future(self._completing("market", batcher))
+        try:
+            async for event in stream.events():
+                await batcher.room()
+                if completing.done() or self.failed is not None:
+                    return  # the worker is stopping: nothing more is completed
+                if not self.context.caught_up.is_set():
+                    # After a start, strategies and context come back from their topics:
+                    # evaluating before they are read would silently skip ideas.
+                    await self.context.caught_up.wait()
+                started = time.perf_counter()
+                batch = batcher.open
+                batcher.busy = True
+                try:
+                    await self._market_event(event, batch.deliveries, batch.touched)
+                finally:
+                    batcher.busy = False
+                if self.failed is not None:
+                    return  # the event failed: its batch must never be completed
+                batch.events.append(event)
+                batch.busy += time.perf_counter() - started
+                batcher.added(more_waiting=not waiting.empty())
+        finally:
+            batcher.close()
+            completing.cancel()
+
+    async def _completing(self, agent: str, batcher: Batcher[Any]) -> None:
+        """Run an agent's batch completions; an error stops the worker (the batch's events
+        stay unacked, so the restarted worker processes them again)."""
+        try:
+            await batcher.run()
+        except WorkerStopping:
+            pass  # the failure that stops the worker is logged already
+        except Exception as exc:
+            await self._crash(agent, exc)
+
+    def _sealed_market_batch(self, batch: _MarketBatch) -> None:
+        for key in batch.seal():
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+
+    async def _complete_market_batch(self, stream: Any, batch: _MarketBatch) -> None:
+        """Acknowledgements, then the engines' table writes, then the candles' acks."""
+        await batch.deliveries.wait()  # DeliveryFailed: the engines stay behind
+        if self.failed is not None:
+            raise WorkerStopping("the worker failed: batch left uncommitted")
+        try:
+            for key, raw, engine, last in batch.states:
+                # A table write goes to the changelog partition of "the current event":
+                # the last candle of the key in the batch (same partition).
                 _current_event.set(weakref.ref(last))
                 self.engines[key] = raw
                 self._engine_cache[key] = (raw, engine)
+                left = self._inflight.pop(key) - 1
+                if left:
+                    self._inflight[key] = left
+        finally:
             _current_event.set(None)
-            self._progress["market"] = time.monotonic()
-            metrics.PROCESSING.labels(agent="market").observe(
-                (time.perf_counter() - started) / max(len(events), 1))
+        for event in batch.events:
+            await stream.ack(event)
+        self._progress["market"] = time.monotonic()
+        metrics.PROCESSING.labels(agent="market").observe(
+            batch.busy / max(len(batch.events), 1))
 
     async def _market_event(self, event: Any, deliveries: Deliveries,
                             touched: dict[bytes, tuple[IndicatorEngine, Any]]) -> None:
@@ -487,31 +550,47 @@ class Worker:
                         **stores), views, journal
 
     async def _gate_agent(self, stream: Any) -> None:
-        """Gate events in batches (up to `GATE_BATCH`, waiting at most 2 ms to fill).
+        """Gate events in natural batches (those waiting, up to `GATE_BATCH`).
 
         Each event is applied in order to its account's book in memory and its outputs
-        are sent. Then the batch's acknowledgements are awaited once, each touched book
-        record is written once (the commit point, holding the batch's store changes in
-        its journal), and only then does faust ack the events. A crash before the book
-        write replays the whole batch onto the last committed book and re-sends the same
-        records, exactly as one event at a time did; the wait for the broker is paid
-        once per batch instead of once per event (the gate decided 1.6k ideas/s that
-        way, the market agent makes more).
+        are enqueued. When the batch is sealed (nothing more waiting, or full),
+        `_complete_gate_batch` waits for the broker's acknowledgement of all of them
+        once, then writes each touched book record once (the commit point, holding the
+        batch's store changes in its journal), then acks the events. The next event
+        waits for that (one batch in flight): the books never move while a batch is
+        being committed. A crash before the book write replays the whole batch onto the
+        last committed book and re-sends the same records, exactly as one event at a
+        time did; the acknowledgement wait is paid once per batch instead of once per
+        event, and no event waits for company.
         """
-        async for events in stream.take_events(GATE_BATCH, within=GATE_BATCH_WAIT):
-            started = time.perf_counter()
-            batch = _GateBatch(self.outputs.deliveries())
-            try:
-                for event in events:
-                    if not await self._gate_event(event, batch):
-                        return
-                if not await self._complete_gate_batch(batch):
+        stream = stream.noack()
+        waiting = stream.channel.queue
+        batcher: Batcher[_GateBatch] = Batcher(
+            lambda: _GateBatch(self.outputs.deliveries()),
+            lambda batch: self._complete_gate_batch(stream, batch),
+            max_size=GATE_BATCH, inflight=1, seal_after=SEAL_AFTER)
+        completing = asyncio.ensure_future(self._completing("gate", batcher))
+        try:
+            async for event in stream.events():
+                await batcher.room()
+                if completing.done() or self.failed is not None:
+                    return  # the worker is stopping: nothing more is completed
+                started = time.perf_counter()
+                batch = batcher.open
+                batcher.busy = True
+                try:
+                    carry_on = await self._gate_event(event, batch)
+                finally:
+                    batcher.busy = False
+                    _current_event.set(None)
+                if not carry_on:
                     return
-            finally:
-                _current_event.set(None)
-            self._progress["gate"] = time.monotonic()
-            metrics.PROCESSING.labels(agent="gate").observe(
-                (time.perf_counter() - started) / max(len(events), 1))
+                batch.events.append(event)
+                metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
+                batcher.added(more_waiting=not waiting.empty())
+        finally:
+            batcher.close()
+            completing.cancel()
 
     async def _gate_event(self, event: Any, batch: _GateBatch) -> bool:
         """Apply one event to its book and send its outputs; False when the worker is
@@ -572,30 +651,34 @@ class Worker:
             for view in views.values():
                 view.rollback()
 
-    async def _complete_gate_batch(self, batch: _GateBatch) -> bool:
-        """Acknowledgements, then one book record per account touched; False when that
-        failed and the worker is being stopped."""
+    async def _complete_gate_batch(self, stream: Any, batch: _GateBatch) -> None:
+        """Acknowledgements, then one book record per account touched, then the acks."""
         try:
             await batch.deliveries.wait()
+            if self.failed is not None:
+                raise WorkerStopping("the worker failed: gate batch left uncommitted")
             for account, (book, views, journal) in batch.accounts.items():
                 # Only now, with every output acknowledged, does the state move on: one
                 # book record holding the batch's store changes, the commit point.
                 delta = compact({name: view.take_staged() for name, view in views.items()})
                 pending = journal.to_record() + ([delta] if delta else [])
                 raw = _dump({**book.to_state(), "journal": pending})
+                # the book's changelog partition: that of the account's events
                 _current_event.set(weakref.ref(batch.last_event[account]))
                 self.books[account.encode()] = raw
                 journal.add(delta, self.books.last_write)
                 self._books[account] = (raw, book, views)
                 self._journals[account] = (raw, journal)
-        except Exception as exc:
-            self._forget(batch)
-            await self._crash("gate", exc)
-            return False
         except BaseException:
+            # The books may be half-committed: forget them; the table has the last state
+            # whose outputs were acknowledged (the worker is stopping).
             self._forget(batch)
             raise
-        return True
+        finally:
+            _current_event.set(None)
+        for event in batch.events:
+            await stream.ack(event)
+        self._progress["gate"] = time.monotonic()
 
     def _apply_to_book(self, book: Book, event: Any, logical: str,
                        value: dict[str, Any]) -> Outputs:
@@ -792,13 +875,34 @@ def _agent_stacks(app: Any) -> str:
     return "\n".join(lines) or "(no agent found)"
 
 
-class _GateBatch:
-    """Events of one gate batch: their outputs' acknowledgements and the books moved."""
+class _MarketBatch:
+    """Candles of one market batch, their outputs, and the engines they moved."""
 
-    __slots__ = ("deliveries", "accounts", "last_event")
+    __slots__ = ("deliveries", "events", "touched", "states", "busy")
 
     def __init__(self, deliveries: Deliveries) -> None:
         self.deliveries = deliveries
+        self.events: list[Any] = []
+        self.touched: dict[bytes, tuple[IndicatorEngine, Any]] = {}
+        self.states: list[tuple[bytes, bytes, IndicatorEngine, Any]] = []
+        self.busy = 0.0
+
+    def seal(self) -> list[bytes]:
+        """Serialise the engines as this batch left them (they move on with the next
+        batch before this one is written); the keys."""
+        self.states = [(key, _dump(engine.to_state()), engine, last)
+                       for key, (engine, last) in self.touched.items()]
+        return list(self.touched)
+
+
+class _GateBatch:
+    """Events of one gate batch, their outputs, and the books they moved."""
+
+    __slots__ = ("deliveries", "events", "accounts", "last_event")
+
+    def __init__(self, deliveries: Deliveries) -> None:
+        self.deliveries = deliveries
+        self.events: list[Any] = []
         self.accounts: dict[str, tuple[Book, dict[str, TableView], Journal]] = {}
         self.last_event: dict[str, Any] = {}
 
