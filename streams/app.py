@@ -30,7 +30,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -398,33 +398,46 @@ class Worker:
         ahead of state.
         """
         stream = stream.noack()
-        waiting = stream.channel.queue  # what faust has fetched and not yet handed over
         batcher: Batcher[_MarketBatch] = Batcher(
             lambda: _MarketBatch(self.outputs.deliveries()),
             lambda batch: self._complete_market_batch(stream, batch),
             max_size=MARKET_BATCH, inflight=MARKET_INFLIGHT, seal_after=SEAL_AFTER,
             on_seal=self._sealed_market_batch)
-        completing = asyncio.ensure_future(self._completing("market", batcher))
+        await self._run_batches("market", stream, batcher, self._market_batch_event)
+
+    async def _market_batch_event(self, event: Any, batch: _MarketBatch) -> bool:
+        """One candle into the open batch; False when the worker is stopping."""
+        if not self.context.caught_up.is_set():
+            # After a start, strategies and context come back from their topics:
+            # evaluating before they are read would silently skip ideas.
+            await self.context.caught_up.wait()
+        started = time.perf_counter()
+        await self._market_event(event, batch.deliveries, batch.touched)
+        if self.failed is not None:
+            return False  # the event failed: its batch must never be completed
+        batch.events.append(event)
+        batch.busy += time.perf_counter() - started
+        return True
+
+    async def _run_batches(self, agent: str, stream: Any, batcher: Batcher[Any],
+                           process: Callable[[Any, Any], Awaitable[bool]]) -> None:
+        """Feed an agent's events to `process` in the open batch of `batcher`, whose
+        sealed batches a task completes meanwhile; return when the worker is stopping."""
+        waiting = stream.channel.queue  # what faust has fetched and not yet handed over
+        completing = asyncio.ensure_future(self._completing(agent, batcher))
         try:
             async for event in stream.events():
                 await batcher.room()
                 if completing.done() or self.failed is not None:
                     return  # the worker is stopping: nothing more is completed
-                if not self.context.caught_up.is_set():
-                    # After a start, strategies and context come back from their topics:
-                    # evaluating before they are read would silently skip ideas.
-                    await self.context.caught_up.wait()
-                started = time.perf_counter()
-                batch = batcher.open
-                batcher.busy = True
+                batcher.busy = True  # the seal timer waits for this event
                 try:
-                    await self._market_event(event, batch.deliveries, batch.touched)
+                    carry_on = await process(event, batcher.open)
                 finally:
                     batcher.busy = False
-                if self.failed is not None:
-                    return  # the event failed: its batch must never be completed
-                batch.events.append(event)
-                batch.busy += time.perf_counter() - started
+                    _current_event.set(None)
+                if not carry_on:
+                    return
                 batcher.added(more_waiting=not waiting.empty())
         finally:
             batcher.close()
@@ -564,33 +577,19 @@ class Worker:
         event, and no event waits for company.
         """
         stream = stream.noack()
-        waiting = stream.channel.queue
         batcher: Batcher[_GateBatch] = Batcher(
             lambda: _GateBatch(self.outputs.deliveries()),
             lambda batch: self._complete_gate_batch(stream, batch),
             max_size=GATE_BATCH, inflight=1, seal_after=SEAL_AFTER)
-        completing = asyncio.ensure_future(self._completing("gate", batcher))
-        try:
-            async for event in stream.events():
-                await batcher.room()
-                if completing.done() or self.failed is not None:
-                    return  # the worker is stopping: nothing more is completed
-                started = time.perf_counter()
-                batch = batcher.open
-                batcher.busy = True
-                try:
-                    carry_on = await self._gate_event(event, batch)
-                finally:
-                    batcher.busy = False
-                    _current_event.set(None)
-                if not carry_on:
-                    return
-                batch.events.append(event)
-                metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
-                batcher.added(more_waiting=not waiting.empty())
-        finally:
-            batcher.close()
-            completing.cancel()
+        await self._run_batches("gate", stream, batcher, self._gate_batch_event)
+
+    async def _gate_batch_event(self, event: Any, batch: _GateBatch) -> bool:
+        started = time.perf_counter()
+        if not await self._gate_event(event, batch):
+            return False
+        batch.events.append(event)
+        metrics.PROCESSING.labels(agent="gate").observe(time.perf_counter() - started)
+        return True
 
     async def _gate_event(self, event: Any, batch: _GateBatch) -> bool:
         """Apply one event to its book and send its outputs; False when the worker is
