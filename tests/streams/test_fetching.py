@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -50,7 +51,8 @@ def _publish(bootstrap: str, topic: str, count: int, value: bytes) -> None:
     assert producer.flush(30) == 0
 
 
-async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Settings) -> None:
+async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Settings,
+                                                                       tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     backlog_topic, quiet_topic = f"{prefix}backlog", f"{prefix}quiet"
     admin = admin_client(bus)
@@ -63,7 +65,7 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
                     store="memory://", web_enabled=False, value_serializer="raw",
                     key_serializer="raw", consumer_auto_offset_reset="earliest",
                     topic_allow_declare=True, topic_replication_factor=1,
-                    stream_buffer_maxsize=64)
+                    stream_buffer_maxsize=64, datadir=str(tmp_path))
     redelivery.install(app, WorkerConsumer)
     processed = 0
     seen_at: list[int] = []

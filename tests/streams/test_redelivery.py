@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -90,13 +91,14 @@ class Harness:
 
 @pytest.fixture(params=[redelivery.HandOverConsumer, FastDrainConsumer],
                 ids=["faust-hand-over", "worker-hand-over"])
-async def harness(bus: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+async def harness(bus: Settings, request: pytest.FixtureRequest,
+                  tmp_path: Path) -> AsyncIterator[Harness]:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     app = faust.App(f"{prefix}redelivery", broker=f"kafka://{bus.kafka_bootstrap_servers}",
                     store="memory://", web_enabled=False, value_serializer="raw",
                     key_serializer="raw", consumer_auto_offset_reset="earliest",
                     broker_commit_interval=0.1, topic_allow_declare=True,
-                    topic_replication_factor=1)
+                    topic_replication_factor=1, datadir=str(tmp_path))
     redelivery.install(app, request.param)
     admin = admin_client(bus)
     for future in admin.create_topics([NewTopic(f"{prefix}records", 1, 1)]).values():
