@@ -229,8 +229,10 @@ class Worker:
             table_cleanup_interval=3600.0,
         )
         # records faust handed over stay handed over; each hand-over without a task race;
-        # a few hundred records per partition per hand-over batch
-        redelivery.install(self.app, WorkerConsumer)
+        # a few hundred records per partition per hand-over batch; fetches held by the
+        # broker KAFKA_CONSUMER_FETCH_WAIT_MS at most, not 1.5 s (streams/fetching.py)
+        redelivery.install(self.app, type("WorkerConsumer", (WorkerConsumer,), {
+            "fetch_max_wait_ms": max(settings.consumer_fetch_wait_ms, 1)}))
         self._outputs: OutputProducer | None = None
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name

@@ -22,6 +22,16 @@ aiokafka's buffer for the next batch, where every partition again has its turn. 
 record of the quiet topic is then handed over after at most one such batch.
 `tests/streams/test_fetching.py` checks the bound on the real broker.
 
+The fetch wait. faust's worker consumer asks the broker to hold each fetch up to
+1,500 ms while nothing new arrives, and aiokafka keeps one fetch in flight per broker,
+leaving out the partitions that still have records buffered. So once a partition's
+buffered records are taken, its next records wait for the fetch in flight for the
+*other* partitions, which a quiet topic (the gate's inbox between ideas, the account
+states) keeps open for the whole 1,500 ms. `FairFetchConsumer.fetch_max_wait_ms`
+replaces it (the worker sets it from `KAFKA_CONSUMER_FETCH_WAIT_MS`, 10 ms by default):
+an idle worker then sends a few empty fetches per second more, a candle arriving after a
+busy moment no longer waits for the gate's topics.
+
 What it replaces is aiokafka 0.14's `Fetcher.fetched_records`, the same steps with the
 limit per partition (private aiokafka state: `tests/streams/test_fetching.py` fails if
 it changes shape; aiokafka is pinned below 0.15).
@@ -99,7 +109,15 @@ def _take(fetcher: Any, tp: Any, per_partition: int, drained: dict[Any, list[Any
 
 
 class FairConsumerThread(AIOKafkaConsumerThread):
-    """faust's aiokafka consumer thread, taking `PER_PARTITION` records per partition."""
+    """faust's aiokafka consumer thread, taking `PER_PARTITION` records per partition,
+    with the fetch wait of its faust consumer (`FairFetchConsumer.fetch_max_wait_ms`)."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust passes a fixed 1,500 ms; aiokafka reads it when the consumer starts
+        consumer._fetch_max_wait_ms = getattr(self.consumer, "fetch_max_wait_ms",
+                                              FairFetchConsumer.fetch_max_wait_ms)
+        return consumer
 
     async def _fetch_records(self, consumer: Any, active_partitions: set[Any],
                              timeout: float | None = None,  # noqa: ASYNC109
@@ -118,6 +136,9 @@ class FairConsumerThread(AIOKafkaConsumerThread):
 
 class FairFetchConsumer(Consumer):
     """faust's aiokafka consumer with `FairConsumerThread` as its fetching thread."""
+
+    #: How long the broker may hold a fetch with nothing new (the module docstring).
+    fetch_max_wait_ms: int = 10
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FairConsumerThread(self, loop=self.loop, beacon=self.beacon)

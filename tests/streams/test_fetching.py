@@ -22,7 +22,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from streams import redelivery
-from streams.app import WorkerConsumer
+from streams.app import Worker, WorkerConsumer
 from streams.fetching import PER_PARTITION
 from topics.bus import admin_client
 from topics.settings import Settings
@@ -66,7 +66,7 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
                     key_serializer="raw", consumer_auto_offset_reset="earliest",
                     topic_allow_declare=True, topic_replication_factor=1,
                     stream_buffer_maxsize=64, datadir=str(tmp_path))
-    redelivery.install(app, WorkerConsumer)
+    redelivery.install(app, type("Consumer", (WorkerConsumer,), {"fetch_max_wait_ms": 7}))
     processed = 0
     seen_at: list[int] = []
 
@@ -84,6 +84,9 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
 
     await app.start()
     try:
+        # faust's fixed 1,500 ms fetch wait is replaced (see streams/fetching.py)
+        fetcher = app.consumer._thread._consumer._fetcher  # type: ignore[attr-defined]
+        assert fetcher._fetch_max_wait_ms == 7
         await _until(lambda: processed >= STARTED, "the slow agent to start on its backlog")
         await asyncio.get_running_loop().run_in_executor(
             None, _publish, bus.kafka_bootstrap_servers, quiet_topic, 1, b"q")
@@ -97,3 +100,10 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
         mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
         for future in admin.delete_topics(mine, operation_timeout=30).values():
             future.result()
+
+
+def test_the_worker_consumer_fetch_wait_comes_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(KAFKA_CONSUMER_FETCH_WAIT_MS=23, AI_TRADER_STATE_DIR=tmp_path)
+    consumer = Worker(settings).app.transport.Consumer
+    assert issubclass(consumer, WorkerConsumer)
+    assert consumer.fetch_max_wait_ms == 23
