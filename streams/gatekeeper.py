@@ -36,6 +36,7 @@ from streams.core.model import (
     AccountState,
     Approval,
     CalendarStatus,
+    KillSwitch,
     Position,
     RiskConfig,
     TradeIdea,
@@ -120,6 +121,9 @@ class Book:
     commands: MutableMapping[str, Any] = field(default_factory=dict)
     last_account: dict[str, Any] | None = None
     last_hash: str | None = None
+    #: the current risk config and its hash (not persisted: derived)
+    _hashed: tuple[RiskConfig, str] | None = field(default=None, init=False, repr=False,
+                                                   compare=False)
 
     # ---- persistence
 
@@ -181,7 +185,7 @@ class Book:
         """The gate's own state as a decision records it (input of replay --verify)."""
         return records.canonical({
             "gate": self.state.to_state(), "account": self.last_account,
-            "config_hash": config_hash(self.state.config),
+            "config_hash": self._config_hash(),
         })
 
     # ---- helpers
@@ -207,7 +211,7 @@ class Book:
             "trade_idea_id": d.trade_idea_id, "snapshot_ref": d.snapshot_ref,
             "command_id": d.command_id, "human_override": d.human_override,
             "issuer": d.issuer, "inputs": inputs or [],
-            "risk_config_hash": config_hash(self.state.config),
+            "risk_config_hash": self._config_hash(),
             "gate_state_json": gate_state_json or self.gate_state_json(),
             "code_version": self.code_version,
         }
@@ -225,18 +229,33 @@ class Book:
         self.config_version += 1
         config = {**self.state.config.to_dict(), "kill_switch": self.state.kill.to_dict()}
         return {"account": self.account, "config_json": records.canonical(config),
-                "config_hash": config_hash(self.state.config), "version": self.config_version,
+                "config_hash": self._config_hash(), "version": self.config_version,
                 "updated_at": at, "updated_by": by}
 
-    def _control_snapshot(self) -> tuple[Any, ...]:
-        return (self.state.config.to_dict(), self.state.kill.to_dict())
+    def _config_hash(self) -> str:
+        config = self.state.config
+        if self._hashed is None or self._hashed[0] is not config:
+            self._hashed = (config, config_hash(config))  # frozen: same object, same hash
+        return self._hashed[1]
+
+    def _control_snapshot(self) -> tuple[RiskConfig, KillSwitch]:
+        return (self.state.config, self.state.kill)
+
+    def _control_changed(self, before: tuple[RiskConfig, KillSwitch]) -> bool:
+        """Did the risk config or the kill switch change since `before`? Both are frozen:
+        the same objects are unchanged; others are compared as they are published."""
+        config, kill = before
+        if self.state.config is config and self.state.kill is kill:
+            return False
+        return ((config.to_dict(), kill.to_dict())
+                != (self.state.config.to_dict(), self.state.kill.to_dict()))
 
     def _apply(self, t: Transition, out: Outputs, by: str, at: datetime,
-               before: tuple[Any, ...], gate_state_json: str) -> None:
+               before: tuple[RiskConfig, KillSwitch], gate_state_json: str) -> None:
         self.state = t.state
         for d in t.decisions:
             out.decisions.append(self._event(d, gate_state_json=gate_state_json))
-        if self._control_snapshot() != before:
+        if self._control_changed(before):
             out.risk_states.append(self._risk_state(by, at))
 
     def _order(self, idea: TradeIdea, lots: Decimal, decision_id: str, at: datetime,
@@ -313,7 +332,7 @@ class Book:
             self.expiries[idea.idea_id] = records_iso(result.expires_at) or ""
         else:
             self._settle(idea.idea_id, status)
-        if self._control_snapshot() != before:
+        if self._control_changed(before):
             out.risk_states.append(self._risk_state("gate", idea.created_at))
         return out
 
@@ -406,7 +425,7 @@ class Book:
         events = [self._event(d, confidence_json=entry.get("confidence_json") if i == 0 else None,
                               gate_state_json=gate_json) for i, d in enumerate(t.decisions)]
         out.decisions.extend(events)
-        if self._control_snapshot() != before:
+        if self._control_changed(before):
             out.risk_states.append(self._risk_state(command["issuer"], at))
         check = t.check
         if not check.ok:
@@ -439,7 +458,7 @@ class Book:
         return {"decision_id": events[0]["decision_id"], "idea_id": idea_id}
 
     def _control_result(self, t: Transition, out: Outputs, by: str, at: datetime,
-                        before: tuple[Any, ...], gate_json: str) -> dict[str, Any]:
+                        before: tuple[RiskConfig, KillSwitch], gate_json: str) -> dict[str, Any]:
         self._apply(t, out, by, at, before, gate_json)
         return {"decision_id": t.decisions[0].decision_id if t.decisions else None,
                 "ai_trading_enabled": self.state.ai_trading_enabled,
@@ -471,7 +490,7 @@ class Book:
         self._apply(t, out, command["issuer"], at, before, gate_json)
         if not out.risk_states:  # an identical config is still an applied command
             out.risk_states.append(self._risk_state(command["issuer"], at))
-        return {"config_hash": config_hash(self.state.config), "version": self.config_version}
+        return {"config_hash": self._config_hash(), "version": self.config_version}
 
     def _put_strategy(self, command: Mapping[str, Any], at: datetime,
                       out: Outputs) -> dict[str, Any]:
@@ -571,7 +590,7 @@ def _not_ahead(at: datetime, now: datetime | None, what: str) -> None:
 
 def _check_record(check: CheckResult) -> dict[str, Any]:
     return {"name": check.name, "passed": check.passed, "code": check.code,
-            "detail_json": records.canonical(check.to_dict()["values"])}
+            "detail_json": records.canonical(dict(check.values))}
 
 
 def _payload(command: Mapping[str, Any]) -> dict[str, Any]:

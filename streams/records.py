@@ -118,7 +118,7 @@ def idea_record(
 
 def canonical(obj: Any) -> str:
     """Sorted-key, no-whitespace JSON (decimals and times as text)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_text)
+    return _CANONICAL(obj)
 
 
 def _text(value: Any) -> str:
@@ -127,3 +127,8 @@ def _text(value: Any) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
     raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+# what json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_text) makes, without
+# building an encoder per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_text).encode
