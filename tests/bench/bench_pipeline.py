@@ -179,6 +179,52 @@ class Run:
                 pass
 
 
+class CpuMeter:
+    """CPU seconds used since it was made: by the worker, by the broker (when it runs
+    here), by this process (publishing and consuming), and by the whole machine."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, worker_pid: int) -> None:
+        self.pids = {"worker": worker_pid, "broker": _broker_pid()}
+        self.start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        out = {name: _process_cpu(pid) for name, pid in self.pids.items()}
+        out["bench"] = time.process_time()
+        with open("/proc/stat") as f:  # "cpu user nice system idle iowait irq softirq ..."
+            fields = [int(x) for x in f.readline().split()[1:8]]
+        out["machine"] = (sum(fields) - fields[3] - fields[4]) / self.TICK
+        return out
+
+    def read(self) -> dict[str, float]:
+        now = self._now()
+        return {k: now[k] - self.start[k] for k in now}
+
+
+def _process_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK  # utime, stime
+
+
+def _broker_pid() -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"kafka.Kafka" in cmd:
+                return int(entry.name)
+    return None
+
+
 def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
           deciding: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,9 +241,12 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
             print(f"  indicators, paced: p50 {statistics.median(ind) * 1000:.2f} ms, "
                   f"p99 {percentile(ind, 0.99) * 1000:.2f} ms ({len(ind)} records)")
             run.decode_indicators = False
+            cpu = CpuMeter(run.worker.pid)
             began = run.publish(candles, rate=None)
             decided, last = run.drain(candles, 300)
+            used = cpu.read()
             return {
+                **{f"cpu_{k}": v / candles * 1e6 for k, v in used.items()},
                 "symbols": n_symbols, "deciding": deciding, "paced_rate": paced,
                 "paced_n": len(lat), "p50_ms": statistics.median(lat) * 1000,
                 "p99_ms": percentile(lat, 0.99) * 1000, "burst_n": candles,
@@ -229,6 +278,9 @@ def main() -> int:
               f"{r['paced_n']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['burst_n']:>8} {r['burst_decisions']:>8} {r['candles_per_s']:>10.0f} "
               f"{r['with_decisions_per_s']:>15.0f}")
+        print(f"  CPU per candle in the burst: worker {r['cpu_worker']:.0f} us, broker "
+              f"{r['cpu_broker']:.0f} us, bench {r['cpu_bench']:.0f} us; machine "
+              f"{r['cpu_machine']:.0f} us of {os.cpu_count()} cores")
     print("targets: p99 <= 25 ms, >= 5,000 candles/s end to end")
     return 0
 

@@ -160,6 +160,11 @@ class WorkerProcess:
                 [sys.executable, "-m", "api.cli", "worker"], cwd=REPO, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT)
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "the worker is not running"
+        return self.proc.pid
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
