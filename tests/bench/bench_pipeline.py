@@ -64,8 +64,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class Run:
-    def __init__(self, settings: Settings, n_symbols: int, tmp: Path, deciding: int) -> None:
+    def __init__(self, settings: Settings, n_symbols: int, tmp: Path, deciding: int,
+                 stages: bool = False) -> None:
         self.deciding = deciding
+        self.stages = stages
+        #: idea id -> when the market agent produced it (the inbox record's timestamp)
+        self.proposed: dict[str, float] = {}
+        #: per paced decision: (market agent, gate, last hop) in seconds
+        self.stage_times: list[tuple[float, float, float]] = []
         self.catalog = Catalog(prefix=f"bench{uuid.uuid4().hex[:8]}.")
         ensure_topics(settings, self.catalog)
         self.settings = settings
@@ -81,7 +87,8 @@ class Run:
 
     def start(self) -> None:
         self.worker.start()
-        self.io.follow(["control.replies.v1", "decisions.log.v1"])
+        self.io.follow(["control.replies.v1", "decisions.log.v1",
+                        *(["gate.inbox.v1"] if self.stages else [])])
         # Indicator records are counted raw: decoding 20,000 of them would cost this
         # process as much CPU as the worker spends making them, on the same two cores.
         self.raw = Consumer(consumer_config(self.settings, f"{self.catalog.prefix}raw"))
@@ -139,10 +146,18 @@ class Run:
         for r in consumer.poll(5000, timeout / 2):
             now = time.time()
             v = r.value
+            if r.topic == "gate.inbox.v1" and v["idea"] is not None:
+                self.proposed[v["idea"]["idea_id"]] = r.timestamp_ms / 1000
             if r.topic == "decisions.log.v1" and v["action"] == "risk_rejected":
                 key = (v["symbol"], v["occurred_at"])
                 if key in self.sent:
-                    self.decided.append((self.sent.pop(key), now))
+                    sent = self.sent.pop(key)
+                    self.decided.append((sent, now))
+                    proposed = self.proposed.pop(v["trade_idea_id"], None)
+                    if proposed is not None:
+                        decided = r.timestamp_ms / 1000
+                        self.stage_times.append((proposed - sent, decided - proposed,
+                                                 now - decided))
 
     def drain(self, candles: int, timeout: float,
               decisions: int | None = None) -> tuple[list[tuple[float, float]], float]:
@@ -226,9 +241,9 @@ def _broker_pid() -> int | None:
 
 
 def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
-          deciding: int) -> dict[str, Any]:
+          deciding: int, stages: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        run = Run(settings, n_symbols, Path(tmp), deciding)
+        run = Run(settings, n_symbols, Path(tmp), deciding, stages)
         try:
             run.start()
             run.drain(15 * n_symbols, 60, decisions=0)  # the warm-up: no idea yet
@@ -240,6 +255,12 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
             ind = run.indicator_latency
             print(f"  indicators, paced: p50 {statistics.median(ind) * 1000:.2f} ms, "
                   f"p99 {percentile(ind, 0.99) * 1000:.2f} ms ({len(ind)} records)")
+            if run.stage_times:
+                for name, values in zip(("candle -> idea produced", "idea -> decision produced",
+                                         "decision -> bench"), zip(*run.stage_times, strict=True),
+                                        strict=True):
+                    print(f"  {name}, paced: p50 {statistics.median(values) * 1000:.1f} ms, "
+                          f"p99 {percentile(list(values), 0.99) * 1000:.1f} ms")
             run.decode_indicators = False
             cpu = CpuMeter(run.worker.pid)
             began = run.publish(candles, rate=None)
@@ -265,6 +286,9 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=500.0)
     parser.add_argument("--deciding", type=int, default=1,
                         help="symbols whose every candle becomes a decision")
+    parser.add_argument("--stages", action="store_true",
+                        help="also split each paced decision's latency by stage (reads the "
+                             "gate's inbox: costs the bench CPU in the burst)")
     args = parser.parse_args()
     settings = Settings(AI_TRADER_ENV="test")  # type: ignore[call-arg]
     wait_for_bus(settings, timeout=30)
@@ -273,7 +297,7 @@ def main() -> int:
           f"{'p99 ms':>8} {'burst n':>8} {'decided':>8} {'candles/s':>10} "
           f"{'w/ decisions/s':>15}")
     for n in args.symbols:
-        r = bench(settings, n, args.candles, args.paced_rate, args.deciding)
+        r = bench(settings, n, args.candles, args.paced_rate, args.deciding, args.stages)
         print(f"{r['symbols']:>8} {r['deciding']:>8} {r['paced_rate']:>8.0f} "
               f"{r['paced_n']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['burst_n']:>8} {r['burst_decisions']:>8} {r['candles_per_s']:>10.0f} "
