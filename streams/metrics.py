@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import time
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -24,6 +26,30 @@ FAILED_CHECKS = Counter("gate_failed_checks_total", "Failed gate checks", ["chec
 LAG = Gauge("streams_consumer_lag_records",
             "Records on the worker's assigned partitions not yet committed", ["topic"])
 REFUSALS = Counter("gate_command_refusals_total", "Refused control commands", ["code"])
+GC_PAUSE = Histogram(
+    "streams_gc_pause_seconds", "Garbage collector passes (every agent waits)", ["generation"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
+
+
+class GcPauses:
+    """Times every collection into GC_PAUSE (a `gc.callbacks` entry)."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            GC_PAUSE.labels(generation=str(info["generation"])).observe(
+                time.perf_counter() - self._started)
+
+
+def watch_gc() -> None:
+    """Record the collector's pauses (once per process)."""
+    if not any(isinstance(cb, GcPauses) for cb in gc.callbacks):
+        gc.callbacks.append(GcPauses())
 
 
 def serve(port: int) -> None:
