@@ -247,7 +247,8 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
         try:
             run.start()
             run.drain(15 * n_symbols, 60, decisions=0)  # the warm-up: no idea yet
-            run.sent.clear()
+            run.sent.clear()  # what the warm-up decided is not measured
+            run.stage_times.clear()
             run.indicator_latency.clear()
             n_paced = int(min(candles, paced * 10))
             run.publish(n_paced, rate=paced)

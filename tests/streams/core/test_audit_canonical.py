@@ -19,6 +19,9 @@ from streams.core.audit import HASHED_FIELDS, canonical_decision, decision_hash
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+# The reference is a copy on purpose, helpers included: were it to import them from
+# streams.core.audit, a change there would move the reference along with what it checks.
+
 
 def _micros(value: datetime) -> int:
     delta = value - EPOCH
