@@ -54,7 +54,7 @@ from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.outputs import Deliveries, OutputProducer
 from streams.proposals import BundleMismatch, MarketContext, propose
-from streams.watchdog import stalls
+from streams.watchdog import lag_of, stalls
 from topics.bus import (
     ERR_CLASS,
     ERR_CONSUMER,
@@ -262,6 +262,8 @@ class Worker:
         # engines moved by a sealed batch whose table write is still to come: key -> batches
         self._inflight: dict[bytes, int] = {}
         self.failed: Exception | None = None
+        #: the context task's consumer, also asked for end offsets by the lag timer
+        self._offsets_consumer: AIOKafkaConsumer | None = None
         # when each agent last finished an event, or last had nothing waiting (watchdog)
         self._progress = {"market": time.monotonic(), "gate": time.monotonic()}
         self._agent_topics = {"market": ("market.candles.v1",),
@@ -713,6 +715,7 @@ class Worker:
             fetch_max_wait_ms=max(self.settings.consumer_fetch_wait_ms, 1),
         )
         await consumer.start()
+        self._offsets_consumer = consumer
         try:
             parts = []
             for logical in CONTEXT_TOPICS:
@@ -740,6 +743,7 @@ class Worker:
                 if not pending:
                     self.context.caught_up.set()
         finally:
+            self._offsets_consumer = None
             await consumer.stop()
 
     def _fold(self, tp: TopicPartition, msgs: Iterable[Any]) -> None:
@@ -759,19 +763,36 @@ class Worker:
         """Consumer lag per source topic: high watermark minus committed offset, summed
         over the partitions this worker holds (`streams_consumer_lag_records`)."""
         consumer = self.app.consumer
-        committed_offsets = getattr(consumer, "_committed_offset", {})  # no public view
-        lag: dict[str, int] = {}
+        committed = getattr(consumer, "_committed_offset", {})  # no public view
+        sources = {}
         for tp in consumer.assignment():
             try:
-                logical = self.catalog.logical(tp.topic)
+                sources[tp] = self.catalog.logical(tp.topic)
             except KeyError:
                 continue  # a changelog topic
-            highwater = consumer.highwater(tp) or 0
-            committed = committed_offsets.get(tp) or 0
-            lag[logical] = lag.get(logical, 0) + max(0, highwater - committed)
+        ends = await self._end_offsets(sources)
+        lag: dict[str, int] = {}
+        by_partition = lag_of(ends, {tp: consumer.highwater(tp) for tp in sources},
+                              {tp: committed.get(tp) for tp in sources})
+        for part, waiting in by_partition.items():
+            lag[sources[part]] = lag.get(sources[part], 0) + waiting
         for logical, value in lag.items():
             metrics.LAG.labels(topic=logical).set(value)
         await self._watchdog(lag)
+
+    async def _end_offsets(self, partitions: Iterable[Any]) -> dict[Any, int | None]:
+        """The broker's end offset of each partition, asked with the context task's
+        consumer (no group); empty when it is not running or does not answer in time."""
+        consumer = self._offsets_consumer
+        if consumer is None:
+            return {}
+        tps = {TopicPartition(tp.topic, tp.partition): tp for tp in partitions}
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(list(tps)), LAG_INTERVAL)
+        except Exception as exc:  # noqa: BLE001 - the consumer's own view is used instead
+            log.warning("lag: end offsets not read (%s); using the consumer's view", exc)
+            return {}
+        return {tps[tp]: end for tp, end in ends.items() if tp in tps}
 
     async def _watchdog(self, lag: dict[str, int]) -> None:
         """Stop the worker when an agent has records waiting and has processed nothing

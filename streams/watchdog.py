@@ -18,8 +18,9 @@ process has no such state and reads from the committed offsets.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,23 @@ def stalls(lag: Mapping[str, int], topics: Mapping[str, tuple[str, ...]],
             out.append(Stall(agent, waiting, idle))
     return out
 
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def lag_of(ends: Mapping[K, int | None], highwaters: Mapping[K, int | None],
+           committed: Mapping[K, int | None]) -> dict[K, int]:
+    """Records waiting per partition: the log's end (as the broker reports it, or the
+    consumer last saw it, whichever is further) minus the committed offset.
+
+    The consumer's high watermark alone comes from its own fetch responses: a partition
+    it stopped fetching keeps the value of its last response, which can equal the
+    committed offset while records wait behind it, and the stall rule would never see
+    the stall it is there for (a kill -9 test run on 2026-12-02 waited 180 s for one
+    idea, the watchdog silent). The broker's end offset does not depend on the fetch."""
+    out = {}
+    for tp in {*ends, *highwaters}:
+        end = max(ends.get(tp) or 0, highwaters.get(tp) or 0)
+        out[tp] = max(0, end - (committed.get(tp) or 0))
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.watchdog import Stall, stalls
+from streams.watchdog import Stall, lag_of, stalls
 
 TOPICS = {"market": ("market.candles.v1",),
           "gate": ("gate.inbox.v1", "account.state.v1", "orders.results.v1")}
@@ -42,3 +42,17 @@ def test_a_stall_is_exactly_waiting_records_and_idle_past_the_limit(
         if agent in got:
             assert (got[agent].waiting, got[agent].idle) == (waiting, idle)
 
+
+
+def test_records_the_consumer_has_not_fetched_are_waiting() -> None:
+    # the consumer's last fetch response said 40, the log holds 41 (one idea behind)
+    got = lag_of(ends={"inbox-0": 41, "candles-0": 500}, highwaters={"inbox-0": 40,
+                                                                       "candles-0": None},
+                 committed={"inbox-0": 40, "candles-0": 480})
+    assert got == {"inbox-0": 1, "candles-0": 20}
+    # no answer from the broker: the consumer's own view, as before
+    assert lag_of({}, {"inbox-0": 40}, {"inbox-0": 38}) == {"inbox-0": 2}
+    # never committed, never fetched: everything in the log waits
+    assert lag_of({"inbox-0": 7}, {"inbox-0": None}, {}) == {"inbox-0": 7}
+    # committed ahead of a stale view is not negative
+    assert lag_of({"inbox-0": 5}, {"inbox-0": 5}, {"inbox-0": 9}) == {"inbox-0": 0}
