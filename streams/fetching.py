@@ -29,8 +29,9 @@ buffered records are taken, its next records wait for the fetch in flight for th
 *other* partitions, which a quiet topic (the gate's inbox between ideas, the account
 states) keeps open for the whole 1,500 ms. `FairFetchConsumer.fetch_max_wait_ms`
 replaces it (the worker sets it from `KAFKA_CONSUMER_FETCH_WAIT_MS`, 10 ms by default):
-an idle worker then sends a few empty fetches per second more, a candle arriving after a
-busy moment no longer waits for the gate's topics.
+a candle arriving after a busy moment no longer waits for the gate's topics. The price
+is an idle worker asking every 10 ms (measured: 12.8 % of a core for the worker, 10.8 %
+for the broker, against 2.4 % and 3.5 % at 100 ms; README, "A candle backlog ...").
 
 What it replaces is aiokafka 0.14's `Fetcher.fetched_records`, the same steps with the
 limit per partition (private aiokafka state: `tests/streams/test_fetching.py` fails if
