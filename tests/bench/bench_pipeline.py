@@ -9,8 +9,11 @@ a bench strategy matches every closed candle of the first `--deciding` symbols (
 1: one symbol in 10 or in 100 produces an idea and a decision per candle, the rest are
 evaluated without a match, as most candles are live). For each symbol count:
 
-- latency: candles published at `--paced-rate` per second; for each decision, the time
-  from its candle's publication to the decision's arrival at a consumer (p50/p99);
+- latency: candles published at `--paced-rate` per second for `--paced-seconds` (20), after
+  `--settle` seconds (5) of the same that are not measured (a p99 over the first seconds
+  after start-up measured the start-up, over ~200 decisions: one stall made it); for each
+  decision, the time from its candle's publication to the decision's arrival at a
+  consumer (p50/p99); `--dump FILE` writes each one, for a look at the tail;
 - throughput: `--candles` published as fast as the producer goes; candles per second
   from the first publication to the last indicator record consumed (every candle has
   one), and to the last decision of that burst consumed ("with decisions": the gate
@@ -34,10 +37,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from confluent_kafka import Consumer  # noqa: E402
+from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka.admin import NewTopic  # noqa: E402
 
 from tests.streams.harness import ANY_BAR_BUY, Bus, WorkerProcess  # noqa: E402
-from topics.bus import admin_client, consumer_config, ensure_topics, wait_for_bus  # noqa: E402
+from topics.bus import (  # noqa: E402
+    admin_client,
+    consumer_config,
+    ensure_topics,
+    producer_config,
+    wait_for_bus,
+)
 from topics.catalog import Catalog  # noqa: E402
 from topics.settings import Settings  # noqa: E402
 
@@ -240,19 +250,61 @@ def _broker_pid() -> int | None:
     return None
 
 
+def bare_hop(settings: Settings, rate: float, seconds: float) -> list[float]:
+    """The reference: one hop through the broker and nothing else, with the pipeline's
+    client settings (librdkafka producer -> broker -> librdkafka consumer), at the paced
+    rate. The pipeline crosses the broker three times (candle, idea, decision)."""
+    topic = f"bench{uuid.uuid4().hex[:8]}.hop"
+    admin = admin_client(settings)
+    for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        fut.result()
+    producer = Producer(producer_config(settings))
+    consumer = Consumer(consumer_config(settings, topic))
+    consumer.subscribe([topic])
+    latencies: list[float] = []
+    try:
+        producer.produce(topic, value=repr(time.time()).encode())
+        producer.flush()
+        while not consumer.consume(1, 0.5):  # assigned and positioned
+            pass
+        began = time.perf_counter()
+        n = int(rate * seconds)
+        for k in range(n + int(rate)):  # the last second's records are not awaited
+            producer.produce(topic, value=repr(time.time()).encode())
+            producer.poll(0)
+            while time.perf_counter() < began + (k + 1) / rate:
+                for m in consumer.consume(100, 0.002):
+                    if m.error() is None and len(latencies) < n:
+                        latencies.append(time.time() - float(m.value()))
+        producer.flush()
+    finally:
+        consumer.close()
+        admin.delete_topics([topic])
+    return latencies
+
+
 def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
-          deciding: int, stages: bool = False) -> dict[str, Any]:
+          deciding: int, stages: bool = False, paced_seconds: float = 20.0,
+          settle: float = 5.0, dump: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         run = Run(settings, n_symbols, Path(tmp), deciding, stages)
         try:
             run.start()
             run.drain(15 * n_symbols, 60, decisions=0)  # the warm-up: no idea yet
+            if settle > 0:  # paced but not measured: the worker's start-up is behind it
+                n_settle = int(paced * settle)
+                run.publish(n_settle, rate=paced)
+                run.drain(n_settle, 120)
             run.sent.clear()  # what the warm-up decided is not measured
             run.stage_times.clear()
             run.indicator_latency.clear()
-            n_paced = int(min(candles, paced * 10))
-            run.publish(n_paced, rate=paced)
-            lat = [c - p for p, c in run.drain(n_paced, 120)[0]]
+            n_paced = int(min(candles, paced * paced_seconds))
+            began_paced = run.publish(n_paced, rate=paced)
+            paced_decided = run.drain(n_paced, 120)[0]
+            lat = [c - p for p, c in paced_decided]
+            if dump is not None:  # when each paced decision's candle was sent, and its latency
+                dump.write_text("".join(f"{p - began_paced:.4f} {(c - p) * 1000:.2f}\n"
+                                        for p, c in sorted(paced_decided)))
             ind = run.indicator_latency
             print(f"  indicators, paced: p50 {statistics.median(ind) * 1000:.2f} ms, "
                   f"p99 {percentile(ind, 0.99) * 1000:.2f} ms ({len(ind)} records)")
@@ -287,6 +339,13 @@ def main() -> int:
     parser.add_argument("--paced-rate", type=float, default=500.0)
     parser.add_argument("--deciding", type=int, default=1,
                         help="symbols whose every candle becomes a decision")
+    parser.add_argument("--paced-seconds", type=float, default=20.0,
+                        help="how long the measured paced phase lasts")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds of paced candles, not measured, before it")
+    parser.add_argument("--dump", type=Path,
+                        help="write each paced decision's send time and latency (ms) to "
+                             "DUMP.<symbols>")
     parser.add_argument("--stages", action="store_true",
                         help="also split each paced decision's latency by stage (reads the "
                              "gate's inbox: costs the bench CPU in the burst)")
@@ -294,11 +353,17 @@ def main() -> int:
     settings = Settings(AI_TRADER_ENV="test")  # type: ignore[call-arg]
     wait_for_bus(settings, timeout=30)
     print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}  one worker process")
+    hop = bare_hop(settings, args.paced_rate, 10)
+    print(f"reference, one bare broker hop at {args.paced_rate:.0f}/s (the pipeline makes "
+          f"three): p50 {statistics.median(hop) * 1000:.2f} ms, "
+          f"p99 {percentile(hop, 0.99) * 1000:.2f} ms ({len(hop)} records)")
     print(f"{'symbols':>8} {'deciding':>8} {'paced/s':>8} {'decided':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'burst n':>8} {'decided':>8} {'candles/s':>10} "
           f"{'w/ decisions/s':>15}")
     for n in args.symbols:
-        r = bench(settings, n, args.candles, args.paced_rate, args.deciding, args.stages)
+        r = bench(settings, n, args.candles, args.paced_rate, args.deciding, args.stages,
+                  args.paced_seconds, args.settle,
+                  None if args.dump is None else args.dump.with_suffix(f".{n}"))
         print(f"{r['symbols']:>8} {r['deciding']:>8} {r['paced_rate']:>8.0f} "
               f"{r['paced_n']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['burst_n']:>8} {r['burst_decisions']:>8} {r['candles_per_s']:>10.0f} "
