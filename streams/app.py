@@ -712,7 +712,7 @@ class Worker:
         """Read every context topic from the start, then follow it, on all partitions."""
         consumer = AIOKafkaConsumer(
             **self.settings.aiokafka_config(), enable_auto_commit=False,
-            fetch_max_wait_ms=max(self.settings.consumer_fetch_wait_ms, 1),
+            fetch_max_wait_ms=self.settings.context_fetch_wait_ms,
         )
         await consumer.start()
         self._offsets_consumer = consumer
