@@ -231,9 +231,11 @@ class Worker:
         )
         # records faust handed over stay handed over; each hand-over without a task race;
         # a few hundred records per partition per hand-over batch; fetches held by the
-        # broker KAFKA_CONSUMER_FETCH_WAIT_MS at most, not 1.5 s (streams/fetching.py)
+        # broker KAFKA_CONSUMER_FETCH_WAIT_MS at most, not 1.5 s, or
+        # KAFKA_IDLE_FETCH_WAIT_MS when idle (streams/fetching.py)
         redelivery.install(self.app, type("WorkerConsumer", (WorkerConsumer,), {
-            "fetch_max_wait_ms": max(settings.consumer_fetch_wait_ms, 1)}))
+            "fetch_max_wait_ms": max(settings.consumer_fetch_wait_ms, 1),
+            "idle_fetch_wait_ms": settings.idle_fetch_wait_ms}))
         self._outputs: OutputProducer | None = None
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name
@@ -712,7 +714,7 @@ class Worker:
         """Read every context topic from the start, then follow it, on all partitions."""
         consumer = AIOKafkaConsumer(
             **self.settings.aiokafka_config(), enable_auto_commit=False,
-            fetch_max_wait_ms=self.settings.context_fetch_wait_ms,
+            fetch_max_wait_ms=self.settings.idle_fetch_wait_ms,
         )
         await consumer.start()
         self._offsets_consumer = consumer

@@ -33,6 +33,16 @@ a candle arriving after a busy moment no longer waits for the gate's topics. The
 is an idle worker asking every 10 ms (measured: 12.8 % of a core for the worker, 10.8 %
 for the broker, against 2.4 % and 3.5 % at 100 ms; README, "A candle backlog ...").
 
+The idle wait. The wait matters only while some partition the agents read is left out
+of the fetch in flight (records of it still buffered). When the last fetch brought
+nothing and none is left out, every partition is in the next fetch and a new record ends
+it at once, so that fetch may wait `idle_fetch_wait_ms` (the worker: 500 ms,
+`KAFKA_IDLE_FETCH_WAIT_MS`) instead: an idle worker then asks a few times a second
+rather than a hundred (`next_fetch_wait`, `AdaptiveFetchWait`). Partitions faust does
+not read at the time (a table's changelog after recovery, whose last fetched records
+stay buffered) do not count: nothing waits for them; those it holds back while their
+agent's buffer is full do.
+
 What it replaces is aiokafka 0.14's `Fetcher.fetched_records`, the same steps with the
 limit per partition (private aiokafka state: `tests/streams/test_fetching.py` fails if
 it changes shape; aiokafka is pinned below 0.15).
@@ -42,6 +52,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Container, Iterable
 from typing import Any
 
 from aiokafka.consumer.fetcher import FetchResult
@@ -109,6 +120,62 @@ def _take(fetcher: Any, tp: Any, per_partition: int, drained: dict[Any, list[Any
     return True
 
 
+def next_fetch_wait(last_added: bool, buffered: Iterable[Any], wanted: Container[Any] | None,
+                    busy_ms: int, idle_ms: int) -> int:
+    """How long the broker may hold the next fetch: `idle_ms` when the last fetch added
+    no records and no partition the agents read (`wanted`; None: every one) has records
+    buffered, and so left out of the fetch; else `busy_ms`."""
+    if last_added:
+        return busy_ms
+    if any(wanted is None or tp in wanted for tp in buffered):
+        return busy_ms
+    return idle_ms
+
+
+class _Either:
+    """Membership in either of two live sets (faust changes them in place)."""
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self, a: Container[Any], b: Container[Any]) -> None:
+        self._a, self._b = a, b
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._a or item in self._b
+
+
+class AdaptiveFetchWait:
+    """Sets an aiokafka fetcher's wait before each fetch it builds (`next_fetch_wait`).
+
+    Wraps two methods of the fetcher instance that its fetch routine calls on every
+    round: `_get_actions_per_node`, which builds the fetch request with
+    `_fetch_max_wait_ms`, and `_proc_fetch_request`, which says whether a fetch added
+    records (private aiokafka 0.14 API, checked by `tests/streams/test_fetching.py`).
+    """
+
+    def __init__(self, fetcher: Any, busy_ms: int, idle_ms: int) -> None:
+        self.busy_ms = busy_ms
+        self.idle_ms = idle_ms
+        #: the partitions faust reads (None: all)
+        self.wanted: Container[Any] | None = None
+        self.last_added = True
+        self._fetcher = fetcher
+        self._actions = fetcher._get_actions_per_node
+        self._process = fetcher._proc_fetch_request
+        fetcher._get_actions_per_node = self._actions_per_node
+        fetcher._proc_fetch_request = self._proc_fetch_request
+
+    def _actions_per_node(self, assignment: Any) -> Any:
+        self._fetcher._fetch_max_wait_ms = next_fetch_wait(
+            self.last_added, self._fetcher._records, self.wanted, self.busy_ms, self.idle_ms)
+        return self._actions(assignment)
+
+    async def _proc_fetch_request(self, assignment: Any, node_id: Any, request: Any) -> Any:
+        added = await self._process(assignment, node_id, request)
+        self.last_added = bool(added)
+        return added
+
+
 class FairConsumerThread(AIOKafkaConsumerThread):
     """faust's aiokafka consumer thread, taking `PER_PARTITION` records per partition,
     with the fetch wait of its faust consumer (`FairFetchConsumer.fetch_max_wait_ms`)."""
@@ -128,6 +195,17 @@ class FairConsumerThread(AIOKafkaConsumerThread):
         fetcher = consumer._fetcher
         if consumer._closed or fetcher._closed:
             raise ConsumerStoppedError()
+        waits = getattr(fetcher, "_ai_trader_waits", None)
+        if waits is None:
+            busy = getattr(self.consumer, "fetch_max_wait_ms",
+                           FairFetchConsumer.fetch_max_wait_ms)
+            idle = getattr(self.consumer, "idle_fetch_wait_ms",
+                           FairFetchConsumer.idle_fetch_wait_ms)
+            waits = fetcher._ai_trader_waits = AdaptiveFetchWait(fetcher, busy, max(idle, busy))
+        # faust reads its active partitions, and those it holds back while their agent's
+        # buffer is full (their records are still due); none named: it reads them all
+        waits.wanted = (_Either(active_partitions, self.consumer._buffered_partitions)
+                        if active_partitions else None)
         per_partition = PER_PARTITION if max_records is None else min(PER_PARTITION,
                                                                       max_records)
         with fetcher._subscriptions.fetch_context():
@@ -140,6 +218,8 @@ class FairFetchConsumer(Consumer):
 
     #: How long the broker may hold a fetch with nothing new (the module docstring).
     fetch_max_wait_ms: int = 10
+    #: ... when the last fetch brought nothing and no partition is left out of it.
+    idle_fetch_wait_ms: int = 500
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return FairConsumerThread(self, loop=self.loop, beacon=self.beacon)

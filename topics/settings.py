@@ -54,10 +54,11 @@ class Settings(BaseSettings):
     # Latency: the client defaults (5 ms linger, 500 ms fetch wait) add hundreds of ms per hop.
     producer_linger_ms: int = Field(1, alias="KAFKA_PRODUCER_LINGER_MS", ge=0)
     consumer_fetch_wait_ms: int = Field(10, alias="KAFKA_CONSUMER_FETCH_WAIT_MS", ge=0)
-    #: The streams worker's context consumer (calendar, news, account, strategies, risk
-    #: config): a record arriving ends a waiting fetch at once, so this bounds only how
-    #: often an idle worker asks (streams/app.py, `_context_task`).
-    context_fetch_wait_ms: int = Field(500, alias="KAFKA_CONTEXT_FETCH_WAIT_MS", ge=1)
+    #: The streams worker's fetch wait when no partition is left out of the fetch (its
+    #: context consumer always; its agents' consumer when idle): a record arriving ends
+    #: such a fetch at once, so this bounds only how often an idle worker asks
+    #: (streams/fetching.py, "The idle wait").
+    idle_fetch_wait_ms: int = Field(500, alias="KAFKA_IDLE_FETCH_WAIT_MS", ge=1)
 
     # --- database --------------------------------------------------------------------------
     database_url: SecretStr = Field(

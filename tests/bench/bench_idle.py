@@ -5,9 +5,9 @@ arrives.
 
 Candles arrive once a minute per symbol and timeframe: most of a live worker's life is
 spent waiting. Its consumers still ask the broker for records every fetch wait
-(`KAFKA_CONSUMER_FETCH_WAIT_MS` for the agents, `KAFKA_CONTEXT_FETCH_WAIT_MS` for the
-context), and every answer is work for both. The reference is the broker's own idle CPU,
-measured in the same run before the worker starts.
+(`KAFKA_CONSUMER_FETCH_WAIT_MS` while records are buffered, `KAFKA_IDLE_FETCH_WAIT_MS`
+otherwise: streams/fetching.py), and every answer is work for both. The reference is
+the broker's own idle CPU, measured in the same run before the worker starts.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def main() -> int:
     wait_for_bus(settings, timeout=30)
     broker = _broker_pid()
     assert CpuMeter.TICK > 0
-    print(f"cores: {os.cpu_count()}  fetch waits: agents {settings.consumer_fetch_wait_ms} ms, "
-          f"context {settings.context_fetch_wait_ms} ms")
+    print(f"cores: {os.cpu_count()}  fetch waits: {settings.consumer_fetch_wait_ms} ms busy, "
+          f"{settings.idle_fetch_wait_ms} ms idle")
     alone = cpu_share(broker, args.seconds / 2) if broker else float("nan")
     catalog = Catalog(prefix=f"bench{uuid.uuid4().hex[:8]}.")
     ensure_topics(settings, catalog)

@@ -32,7 +32,7 @@ async def test_a_context_record_ends_the_long_idle_fetch(
         bus: Settings, catalog: Catalog, tmp_path: Path) -> None:
     settings = Settings(KAFKA_BOOTSTRAP_SERVERS=bus.kafka_bootstrap_servers,
                         AI_TRADER_TOPIC_PREFIX=catalog.prefix, AI_TRADER_STATE_DIR=tmp_path,
-                        KAFKA_CONTEXT_FETCH_WAIT_MS=WAIT_MS)
+                        KAFKA_IDLE_FETCH_WAIT_MS=WAIT_MS)
     worker = Worker(settings)
     io = Bus(bus, catalog)
     task = asyncio.create_task(worker._context_task())

@@ -23,7 +23,7 @@ from confluent_kafka.admin import NewTopic
 
 from streams import redelivery
 from streams.app import Worker, WorkerConsumer
-from streams.fetching import PER_PARTITION
+from streams.fetching import PER_PARTITION, _Either, next_fetch_wait
 from topics.bus import admin_client
 from topics.settings import Settings
 
@@ -102,8 +102,93 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
             future.result()
 
 
-def test_the_worker_consumer_fetch_wait_comes_from_the_settings(tmp_path: Path) -> None:
-    settings = Settings(KAFKA_CONSUMER_FETCH_WAIT_MS=23, AI_TRADER_STATE_DIR=tmp_path)
+def test_the_worker_consumer_fetch_waits_come_from_the_settings(tmp_path: Path) -> None:
+    settings = Settings(KAFKA_CONSUMER_FETCH_WAIT_MS=23, KAFKA_IDLE_FETCH_WAIT_MS=456,
+                        AI_TRADER_STATE_DIR=tmp_path)
     consumer = Worker(settings).app.transport.Consumer
     assert issubclass(consumer, WorkerConsumer)
     assert consumer.fetch_max_wait_ms == 23
+    assert consumer.idle_fetch_wait_ms == 456
+
+
+BUSY, IDLE = 7, 10_000
+
+
+def test_the_long_wait_only_when_the_last_fetch_was_empty_and_nothing_read_is_left_out(
+) -> None:
+    candles, inbox, changelog = "candles", "inbox", "changelog"
+    read = {candles, inbox}
+    # records came: more may follow on the partitions left out meanwhile
+    assert next_fetch_wait(True, [], read, BUSY, IDLE) == BUSY
+    assert next_fetch_wait(True, [changelog], read, BUSY, IDLE) == BUSY
+    # a partition the agents read has records buffered: left out of the fetch
+    assert next_fetch_wait(False, [candles], read, BUSY, IDLE) == BUSY
+    assert next_fetch_wait(False, [changelog, inbox], read, BUSY, IDLE) == BUSY
+    # faust reads every partition (none named): anything buffered is left out
+    assert next_fetch_wait(False, [changelog], None, BUSY, IDLE) == BUSY
+    # held back by faust while the agent's buffer is full: still due, so left out
+    held = _Either({candles}, {inbox})
+    assert next_fetch_wait(False, [inbox], held, BUSY, IDLE) == BUSY
+    assert next_fetch_wait(False, [changelog], held, BUSY, IDLE) == IDLE
+    # nothing new, and what is buffered is not read now (a changelog after recovery)
+    assert next_fetch_wait(False, [], read, BUSY, IDLE) == IDLE
+    assert next_fetch_wait(False, [changelog], read, BUSY, IDLE) == IDLE
+    assert next_fetch_wait(False, [], None, BUSY, IDLE) == IDLE
+
+
+async def test_an_idle_consumer_waits_long_and_a_record_still_arrives_at_once(
+        bus: Settings, tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}."
+    topic = f"{prefix}quiet"
+    admin = admin_client(bus)
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result()
+    app = faust.App(f"{prefix}idle", broker=f"kafka://{bus.kafka_bootstrap_servers}",
+                    store="memory://", web_enabled=False, value_serializer="raw",
+                    key_serializer="raw", consumer_auto_offset_reset="earliest",
+                    topic_allow_declare=True, topic_replication_factor=1,
+                    datadir=str(tmp_path))
+    redelivery.install(app, type("Consumer", (WorkerConsumer,), {
+        "fetch_max_wait_ms": BUSY, "idle_fetch_wait_ms": IDLE}))
+    seen: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    @app.agent(app.topic(topic, key_type=bytes, value_type=bytes))
+    async def quiet(stream: Any) -> None:
+        async for _ in stream.events():
+            seen.append(loop.time())
+
+    await app.start()
+    try:
+        fetcher = app.consumer._thread._consumer._fetcher  # type: ignore[attr-defined]
+        waits: list[int] = []  # the wait of every fetch the fetcher built
+        build = fetcher._get_actions_per_node
+
+        def spy(assignment: Any) -> Any:
+            out = build(assignment)
+            if out[0]:
+                waits.append(fetcher._fetch_max_wait_ms)
+            return out
+
+        fetcher._get_actions_per_node = spy
+        await _until(lambda: IDLE in waits, "the idle wait")
+        late = []
+        for k in range(3):
+            await asyncio.sleep(0.3 + 0.2 * k)  # somewhere inside a waiting fetch
+            sent = loop.time()
+            await loop.run_in_executor(None, _publish, bus.kafka_bootstrap_servers, topic, 1,
+                                       b"r")
+            await _until(lambda k=k: len(seen) > k, f"record {k}")
+            late.append(seen[k] - sent)
+        # each within a second of a 10 s wait: by luck, (1 / 10) ** 3
+        assert max(late) < 1.0, f"a record waited for the fetch: {late}"
+        # and once records came, the short wait again (more may follow)
+        await _until(lambda: waits[-1] == IDLE, "the idle wait again")
+        mark = len(waits)
+        await loop.run_in_executor(None, _publish, bus.kafka_bootstrap_servers, topic, 1, b"r")
+        await _until(lambda: BUSY in waits[mark:], "the busy wait")
+    finally:
+        await app.stop()
+        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+        for future in admin.delete_topics(mine, operation_timeout=30).values():
+            future.result()
