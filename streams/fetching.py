@@ -29,9 +29,9 @@ buffered records are taken, its next records wait for the fetch in flight for th
 *other* partitions, which a quiet topic (the gate's inbox between ideas, the account
 states) keeps open for the whole 1,500 ms. `FairFetchConsumer.fetch_max_wait_ms`
 replaces it (the worker sets it from `KAFKA_CONSUMER_FETCH_WAIT_MS`, 10 ms by default):
-a candle arriving after a busy moment no longer waits for the gate's topics. The price
-is an idle worker asking every 10 ms (measured: 12.8 % of a core for the worker, 10.8 %
-for the broker, against 2.4 % and 3.5 % at 100 ms; README, "A candle backlog ...").
+a candle arriving after a busy moment no longer waits for the gate's topics. Asking
+every 10 ms when idle cost 13.9-16.5 % of a core for the worker and 11.4-15.3 % for the
+broker (`tests/bench/bench_idle.py`); hence the idle wait below.
 
 The idle wait. The wait matters only while some partition the agents read is left out
 of the fetch in flight (records of it still buffered). When the last fetch brought
