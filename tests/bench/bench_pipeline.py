@@ -75,7 +75,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class Run:
     def __init__(self, settings: Settings, n_symbols: int, tmp: Path, deciding: int,
-                 stages: bool = False) -> None:
+                 stages: bool = False, worker_argv: tuple[str, ...] | None = None) -> None:
         self.deciding = deciding
         self.stages = stages
         #: idea id -> when the market agent produced it (the inbox record's timestamp)
@@ -86,7 +86,8 @@ class Run:
         ensure_topics(settings, self.catalog)
         self.settings = settings
         self.symbols = [f"S{k:03d}" for k in range(n_symbols)]
-        self.worker = WorkerProcess(settings, self.catalog, tmp)
+        self.worker = (WorkerProcess(settings, self.catalog, tmp) if worker_argv is None
+                       else WorkerProcess(settings, self.catalog, tmp, worker_argv))
         self.io = Bus(settings, self.catalog)
         self.index = dict.fromkeys(self.symbols, 0)
         self.sent: dict[tuple[str, datetime], float] = {}
@@ -94,6 +95,7 @@ class Run:
         self.decided: list[tuple[float, float]] = []
         self.indicators = 0
         self.last_indicator = 0.0
+        self.decode_indicators = True  # for the paced phase's indicator latencies
 
     def start(self) -> None:
         self.worker.start()
@@ -103,7 +105,6 @@ class Run:
         # process as much CPU as the worker spends making them, on the same two cores.
         self.raw = Consumer(consumer_config(self.settings, f"{self.catalog.prefix}raw"))
         self.raw.subscribe([self.catalog.name("market.indicators.v1")])
-        self.decode_indicators = True
         self.io.wait(lambda rs: sum(r.topic == "control.replies.v1" for r in rs) >= 4, 120,
                      "seed replies")
         strat = strategy(self.symbols[:self.deciding])
@@ -283,6 +284,28 @@ def bare_hop(settings: Settings, rate: float, seconds: float) -> list[float]:
     return latencies
 
 
+def faust_floor(settings: Settings, n_symbols: int, candles: int) -> dict[str, float]:
+    """The throughput reference: the worker with a market agent that forwards each
+    candle unchanged (tests/bench/faust_floor.py), measured as the burst is: candles/s
+    from the first publication to the last forwarded record consumed, and CPU per candle."""
+    floor = (str(Path(__file__).with_name("faust_floor.py")),)
+    with tempfile.TemporaryDirectory() as tmp:
+        # the bench strategy is put as in the pipeline run; the forwarder never evaluates it
+        run = Run(settings, n_symbols, Path(tmp), 1, worker_argv=floor)
+        try:
+            run.decode_indicators = False  # the forwarded records are candles
+            run.start()
+            run.drain(15 * n_symbols, 60, decisions=0)
+            cpu = CpuMeter(run.worker.pid)
+            began = run.publish(candles, rate=None)
+            _, last = run.drain(candles, 300, decisions=0)
+            used = cpu.read()
+            return {"candles_per_s": candles / (last - began),
+                    **{f"cpu_{k}": v / candles * 1e6 for k, v in used.items()}}
+        finally:
+            run.stop()
+
+
 def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
           deciding: int, stages: bool = False, paced_seconds: float = 20.0,
           settle: float = 5.0, dump: Path | None = None) -> dict[str, Any]:
@@ -357,6 +380,12 @@ def main() -> int:
     print(f"reference, one bare broker hop at {args.paced_rate:.0f}/s (the pipeline makes "
           f"three): p50 {statistics.median(hop) * 1000:.2f} ms, "
           f"p99 {percentile(hop, 0.99) * 1000:.2f} ms ({len(hop)} records)")
+    for n in args.symbols:
+        f = faust_floor(settings, n, args.candles)
+        print(f"reference, the worker forwarding each candle and nothing else, {n} symbols: "
+              f"{f['candles_per_s']:.0f} candles/s; CPU per candle: worker "
+              f"{f['cpu_worker']:.0f} us, broker {f['cpu_broker']:.0f} us, bench "
+              f"{f['cpu_bench']:.0f} us, machine {f['cpu_machine']:.0f} us")
     print(f"{'symbols':>8} {'deciding':>8} {'paced/s':>8} {'decided':>8} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'burst n':>8} {'decided':>8} {'candles/s':>10} "
           f"{'w/ decisions/s':>15}")

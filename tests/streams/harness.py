@@ -137,7 +137,9 @@ class Bus:
 class WorkerProcess:
     """`ai-trader worker` on the test's topics."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, state_dir: Path) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, state_dir: Path,
+                 argv: tuple[str, ...] = ("-m", "api.cli", "worker")) -> None:
+        self.argv = argv
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -157,7 +159,7 @@ class WorkerProcess:
         self.log = self.log.with_name(f"worker-{uuid.uuid4().hex[:6]}.log")
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - our own CLI
-                [sys.executable, "-m", "api.cli", "worker"], cwd=REPO, env=self.env,
+                [sys.executable, *self.argv], cwd=REPO, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT)
 
     @property
