@@ -76,7 +76,12 @@ LOG_APPEND_TIME = 1
 NEWS_KEEP = 500
 #: Most candles in one batch (a batch closes earlier when no candle is waiting), and
 #: most batches whose outputs may be awaiting the broker's acknowledgement at once.
-MARKET_BATCH = 500
+#: A batch writes each engine it moved to the changelog once, through faust's producer
+#: (Python on the worker's loop): at 100 symbols, 500 made that a seventh of the loop's
+#: time in a burst; 2,000 (bench_pipeline.py, alternated runs, 2026-12-02) took 2,582-
+#: 2,947 candles/s to 3,387-4,902 (100 symbols), 2,012-2,339 to 2,478-2,672 (10). Only
+#: the commit waits for it: each candle's outputs are sent as it is processed.
+MARKET_BATCH = 2000
 MARKET_INFLIGHT = 4
 GATE_BATCH = 100
 #: An idle agent's open batch is sealed this long after its last event (streams/batching.py).
