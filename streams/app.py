@@ -306,7 +306,7 @@ class Worker:
                     record: Mapping[str, Any]) -> None:
         """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns."""
         value = self.catalog.codec(logical).encode(record)
-        metrics.EVENTS_OUT.labels(topic=logical).inc()
+        metrics.events_out(logical).inc()
         await self.outputs.send(deliveries, self.catalog.name(logical), key.encode(), value)
 
     async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
@@ -500,7 +500,7 @@ class Worker:
         except CodecError as exc:
             await self._dead_letter(event, exc, "decode", "market")
             return
-        metrics.EVENTS_IN.labels(topic="market.candles.v1").inc()
+        metrics.events_in("market.candles.v1").inc()
         try:
             await self._on_candle(event, candle, deliveries, touched)
         except (BundleMismatch, ValueError, KeyError, TypeError) as exc:
@@ -615,7 +615,7 @@ class Worker:
         except CodecError as exc:
             await self._dead_letter(event, exc, "decode", "gate")
             return True
-        metrics.EVENTS_IN.labels(topic=logical).inc()
+        metrics.events_in(logical).inc()
         before: tuple[str, bytes, dict[str, dict[str, Any]]] | None = None
         try:
             account = value["account"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -30,6 +31,28 @@ GC_PAUSE = Histogram(
     "streams_gc_pause_seconds", "Garbage collector passes (every agent waits)", ["generation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
+
+
+def events_in(topic: str) -> Any:
+    """The records-consumed counter of a topic (the child is looked up once: `labels()`
+    costs a lock and a tuple per call, and it ran for every candle)."""
+    return _child(EVENTS_IN, topic)
+
+
+def events_out(topic: str) -> Any:
+    """The records-produced counter of a topic (see `events_in`)."""
+    return _child(EVENTS_OUT, topic)
+
+
+_CHILDREN: dict[tuple[int, str], Any] = {}
+
+
+def _child(counter: Counter, topic: str) -> Any:
+    key = (id(counter), topic)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = counter.labels(topic=topic)
+    return child
 
 
 class GcPauses:
