@@ -43,6 +43,32 @@ async def _until(check: Callable[[], bool], what: str, within: float = 60) -> No
         await asyncio.sleep(0.005)
 
 
+def _topics(bus: Settings, *names: str) -> None:
+    admin = admin_client(bus)  # held until the topics exist: its futures die with it
+    for future in admin.create_topics([NewTopic(n, 1, 1) for n in names]).values():
+        future.result()
+
+
+def _app(bus: Settings, name: str, tmp_path: Path, consumer: dict[str, int],
+         **conf: Any) -> faust.App:
+    """A faust app in-process with the worker's consumer (`consumer`: its fetch waits)."""
+    app = faust.App(name, broker=f"kafka://{bus.kafka_bootstrap_servers}",
+                    store="memory://", web_enabled=False, value_serializer="raw",
+                    key_serializer="raw", consumer_auto_offset_reset="earliest",
+                    topic_allow_declare=True, topic_replication_factor=1,
+                    datadir=str(tmp_path), **conf)
+    redelivery.install(app, type("Consumer", (WorkerConsumer,), consumer))
+    return app
+
+
+async def _stop(app: faust.App, bus: Settings, prefix: str) -> None:
+    await app.stop()
+    admin = admin_client(bus)
+    mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
+    for future in admin.delete_topics(mine, operation_timeout=30).values():
+        future.result()
+
+
 def _publish(bootstrap: str, topic: str, count: int, value: bytes) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for _ in range(count):
@@ -55,18 +81,10 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
                                                                        tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     backlog_topic, quiet_topic = f"{prefix}backlog", f"{prefix}quiet"
-    admin = admin_client(bus)
-    for future in admin.create_topics([NewTopic(backlog_topic, 1, 1),
-                                       NewTopic(quiet_topic, 1, 1)]).values():
-        future.result()
+    _topics(bus, backlog_topic, quiet_topic)
     _publish(bus.kafka_bootstrap_servers, backlog_topic, BACKLOG, RECORD)
-
-    app = faust.App(f"{prefix}fetching", broker=f"kafka://{bus.kafka_bootstrap_servers}",
-                    store="memory://", web_enabled=False, value_serializer="raw",
-                    key_serializer="raw", consumer_auto_offset_reset="earliest",
-                    topic_allow_declare=True, topic_replication_factor=1,
-                    stream_buffer_maxsize=64, datadir=str(tmp_path))
-    redelivery.install(app, type("Consumer", (WorkerConsumer,), {"fetch_max_wait_ms": 7}))
+    app = _app(bus, f"{prefix}fetching", tmp_path, {"fetch_max_wait_ms": 7},
+               stream_buffer_maxsize=64)
     processed = 0
     seen_at: list[int] = []
 
@@ -96,10 +114,7 @@ async def test_a_backlog_on_one_topic_does_not_hold_back_another_agent(bus: Sett
         assert seen_at[0] < BACKLOG, "the whole backlog went first"
         assert behind <= BOUND, f"{behind} backlog records went first"
     finally:
-        await app.stop()
-        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result()
+        await _stop(app, bus, prefix)
 
 
 def test_the_worker_consumer_fetch_waits_come_from_the_settings(tmp_path: Path) -> None:
@@ -140,16 +155,9 @@ async def test_an_idle_consumer_waits_long_and_a_record_still_arrives_at_once(
         bus: Settings, tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:12]}."
     topic = f"{prefix}quiet"
-    admin = admin_client(bus)
-    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-        future.result()
-    app = faust.App(f"{prefix}idle", broker=f"kafka://{bus.kafka_bootstrap_servers}",
-                    store="memory://", web_enabled=False, value_serializer="raw",
-                    key_serializer="raw", consumer_auto_offset_reset="earliest",
-                    topic_allow_declare=True, topic_replication_factor=1,
-                    datadir=str(tmp_path))
-    redelivery.install(app, type("Consumer", (WorkerConsumer,), {
-        "fetch_max_wait_ms": BUSY, "idle_fetch_wait_ms": IDLE}))
+    _topics(bus, topic)
+    app = _app(bus, f"{prefix}idle", tmp_path,
+               {"fetch_max_wait_ms": BUSY, "idle_fetch_wait_ms": IDLE})
     seen: list[float] = []
     loop = asyncio.get_running_loop()
 
@@ -188,10 +196,7 @@ async def test_an_idle_consumer_waits_long_and_a_record_still_arrives_at_once(
         await loop.run_in_executor(None, _publish, bus.kafka_bootstrap_servers, topic, 1, b"r")
         await _until(lambda: BUSY in waits[mark:], "the busy wait")
     finally:
-        await app.stop()
-        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result()
+        await _stop(app, bus, prefix)
 
 
 async def test_a_partition_faust_takes_again_is_read_at_once_not_after_the_timeout(
@@ -202,18 +207,11 @@ async def test_a_partition_faust_takes_again_is_read_at_once_not_after_the_timeo
     1 s fetch timeout (nothing new arrives on the quiet topic to end it)."""
     prefix = f"t{uuid.uuid4().hex[:12]}."
     backlog_topic, quiet_topic = f"{prefix}backlog", f"{prefix}quiet"
-    admin = admin_client(bus)
-    for future in admin.create_topics([NewTopic(backlog_topic, 1, 1),
-                                       NewTopic(quiet_topic, 1, 1)]).values():
-        future.result()
+    _topics(bus, backlog_topic, quiet_topic)
     records = 2_000
     _publish(bus.kafka_bootstrap_servers, backlog_topic, records, RECORD)
-    app = faust.App(f"{prefix}held", broker=f"kafka://{bus.kafka_bootstrap_servers}",
-                    store="memory://", web_enabled=False, value_serializer="raw",
-                    key_serializer="raw", consumer_auto_offset_reset="earliest",
-                    topic_allow_declare=True, topic_replication_factor=1,
-                    stream_buffer_maxsize=32, datadir=str(tmp_path))
-    redelivery.install(app, type("Consumer", (WorkerConsumer,), {"fetch_max_wait_ms": BUSY}))
+    app = _app(bus, f"{prefix}held", tmp_path, {"fetch_max_wait_ms": BUSY},
+               stream_buffer_maxsize=32)
     loop = asyncio.get_running_loop()
     arrived: list[float] = []
     held_back = 0  # events seen while faust held the partition back
@@ -238,7 +236,4 @@ async def test_a_partition_faust_takes_again_is_read_at_once_not_after_the_timeo
         # a turn without the wake: ~1 s (faust's timeout, less what had passed)
         assert max(gaps) < 0.4, f"records waited {max(gaps):.2f} s after a hold-back"
     finally:
-        await app.stop()
-        mine = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(mine, operation_timeout=30).values():
-            future.result()
+        await _stop(app, bus, prefix)
