@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import re
+import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -278,6 +279,134 @@ def plain_read(parsed: Any) -> _PlainRead | None:
     return _PlainRead(parse_schema(plain), tuple(stamps))
 
 
+class _Unsupported(Exception):  # noqa: N818 - control flow inside `_FlatWrite`, never seen
+    """A value the flat writer does not write itself: fastavro writes the record."""
+
+
+_PACK_DOUBLE = struct.Struct("<d").pack
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+_INT_MIN, _INT_MAX = -(1 << 31), (1 << 31) - 1
+_SMALL_VARINTS = tuple(bytes([n]) for n in range(0x80))
+
+
+def _varint(n: int) -> bytes:
+    """Avro's variable-length encoding of a non-negative (zig-zagged) integer."""
+    if n < 0x80:
+        return _SMALL_VARINTS[n]
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _w_long(v: Any) -> bytes:
+    if type(v) is not int or not _LONG_MIN <= v <= _LONG_MAX:
+        raise _Unsupported
+    return _varint((v << 1) ^ (v >> 63))
+
+
+def _w_int(v: Any) -> bytes:
+    if type(v) is not int or not _INT_MIN <= v <= _INT_MAX:
+        raise _Unsupported
+    return _varint((v << 1) ^ (v >> 63))
+
+
+def _w_double(v: Any) -> bytes:
+    if type(v) is not float:
+        raise _Unsupported
+    return _PACK_DOUBLE(v)
+
+
+def _w_string(v: Any) -> bytes:
+    if type(v) is not str:
+        raise _Unsupported
+    data = v.encode()
+    return _varint(len(data) << 1) + data
+
+
+def _w_boolean(v: Any) -> bytes:
+    if type(v) is not bool:
+        raise _Unsupported
+    return b"\x01" if v else b"\x00"
+
+
+def _w_timestamp_micros(v: Any) -> bytes:
+    # fastavro's `prepare_timestamp_micros` for an aware datetime, the same arithmetic
+    if type(v) is not datetime or v.tzinfo is None:
+        raise _Unsupported
+    delta = v - _EPOCH
+    return _w_long((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds)
+
+
+_FLAT_WRITERS: dict[str, Callable[[Any], bytes]] = {
+    "long": _w_long, "int": _w_int, "double": _w_double, "string": _w_string,
+    "boolean": _w_boolean,
+}
+
+
+def _nullable(write: Callable[[Any], bytes], null_first: bool) -> Callable[[Any], bytes]:
+    """A `["null", T]` (or `[T, "null"]`) union: the branch index, then the value."""
+    null, value = (b"\x00", b"\x02") if null_first else (b"\x02", b"\x00")
+
+    def write_nullable(v: Any) -> bytes:
+        return null if v is None else value + write(v)
+    return write_nullable
+
+
+def _flat_field_writer(node: Any) -> Callable[[Any], bytes] | None:
+    if isinstance(node, str):
+        return _FLAT_WRITERS.get(node)
+    if isinstance(node, dict):
+        if set(node) == {"type"}:
+            return _flat_field_writer(node["type"])
+        if (set(node) == {"type", "logicalType"} and node["type"] == "long"
+                and node["logicalType"] == "timestamp-micros"):
+            return _w_timestamp_micros
+        return None
+    if isinstance(node, list) and len(node) == 2 and "null" in node:
+        other = node[1] if node[0] == "null" else node[0]
+        inner = None if other == "null" else _flat_field_writer(other)
+        return None if inner is None else _nullable(inner, node[0] == "null")
+    return None
+
+
+@dataclass(frozen=True)
+class _FlatWrite:
+    """The body of a flat record (primitive fields, nullable ones, timestamps) written
+    here, for the exact Python types the pipeline makes; any other value, or a missing
+    field, and fastavro writes the record as before.
+
+    fastavro spends about 1 us per nullable field (its union writer tries each branch):
+    an indicator snapshot took 20 us on a quiet core, 12 % of the worker's loop in a
+    burst. Written here, 5 us. The bytes are fastavro's (tests compare both on generated
+    records of every kept flat schema).
+    """
+
+    fields: tuple[tuple[str, Callable[[Any], bytes]], ...]
+
+    def body(self, record: Mapping[str, Any]) -> bytes | None:
+        try:
+            return b"".join([write(record[name]) for name, write in self.fields])
+        except Exception:  # noqa: BLE001 - _Unsupported, KeyError, UnicodeEncodeError ...
+            return None
+
+
+def flat_write(parsed: Any) -> _FlatWrite | None:
+    """The flat writer of a parsed record schema, or None where it does not apply."""
+    schema = _without_fastavro_keys(parsed)
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    fields = []
+    for f in schema["fields"]:
+        write = _flat_field_writer(f["type"])
+        if write is None:
+            return None
+        fields.append((f["name"], write))
+    return _FlatWrite(tuple(fields))
+
+
 class AvroCodec:
     """Encodes and decodes one record type with single-object framing.
 
@@ -294,6 +423,7 @@ class AvroCodec:
         self.validator = validator
         self._header = MAGIC + self.schema.fingerprint
         self._plain = plain_read(self.schema.parsed)
+        self._flat = flat_write(self.schema.parsed)
 
     @property
     def name(self) -> str:
@@ -306,15 +436,20 @@ class AvroCodec:
         The schema is checked first (by writing), then the topic's rules, which may
         therefore assume a record of the schema's shape.
         """
-        buf = io.BytesIO()
-        buf.write(self._header)
-        try:
-            fastavro.schemaless_writer(buf, self.schema.parsed, record)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-            self._raise_invalid(record, exc)
+        body = None if self._flat is None else self._flat.body(record)
+        if body is not None:
+            data = self._header + body
+        else:
+            buf = io.BytesIO()
+            buf.write(self._header)
+            try:
+                fastavro.schemaless_writer(buf, self.schema.parsed, record)
+            except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+                self._raise_invalid(record, exc)
+            data = buf.getvalue()
         if self.validator is not None:
             self.validator(dict(record))
-        return buf.getvalue()
+        return data
 
     def _raise_invalid(self, record: Mapping[str, Any], exc: Exception) -> None:
         try:

@@ -56,11 +56,14 @@ def require_finite(record: Record, names: Iterable[str], *, positive: bool = Fal
 
 
 def require_time(record: Record, *names: str) -> None:
-    """Timestamps must lie in a sane, fixed range."""
+    """Timestamps must be timezone-aware and lie in a sane, fixed range (a naive one
+    would be written as the machine's local time)."""
     for name in names:
         value = record.get(name)
         if value is None:
             continue
+        if isinstance(value, datetime) and value.tzinfo is None:
+            _fail(f"{name} has no timezone: {value!r}")
         if not isinstance(value, datetime) or not EARLIEST <= value < LATEST:
             _fail(f"{name} is outside {EARLIEST.year}-{LATEST.year}: {value!r}")
 
