@@ -26,7 +26,7 @@ from topics.codec import (
     SchemaRegistry,
     UnknownFingerprint,
     default_registry,
-    flat_write,
+    direct_write,
     plain_read,
 )
 
@@ -337,7 +337,7 @@ def test_the_candle_check_refuses_exactly_what_its_rules_refuse(
     assert outcome(validators.candle) == outcome(validators.candle_rules)
 
 
-# ---------------------------------------------------------------- the flat writer
+# ---------------------------------------------------------------- the direct writer
 
 _LONGS = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 _INTS = st.integers(min_value=-(2**31), max_value=2**31 - 1)
@@ -350,43 +350,135 @@ _AWARE = st.builds(
     st.integers(min_value=-23 * 60, max_value=23 * 60))
 
 
-def _values(node: Any) -> st.SearchStrategy[Any]:
-    """Values of the Python types the pipeline writes, for one field type."""
+def _decimals(precision: int, scale: int) -> st.SearchStrategy[Decimal]:
+    """Decimals the schema takes: at most `precision` digits, an exponent of at least
+    -`scale` (trailing zeros, negative zero and zero with any exponent included)."""
+    return st.builds(
+        lambda sign, digits, exp: Decimal((sign, tuple(digits), exp)),
+        st.integers(0, 1),
+        st.lists(st.integers(0, 9), min_size=1, max_size=precision),
+        st.integers(min_value=-scale, max_value=6))
+
+
+def _values(node: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
+    """Values of the Python types the pipeline writes, for one schema node."""
+    if isinstance(node, str) and node in named:
+        return _values(named[node], named)
     if isinstance(node, dict) and node.get("logicalType") == "timestamp-micros":
         return _AWARE
+    if isinstance(node, dict) and node.get("logicalType") == "decimal":
+        return _decimals(node["precision"], node.get("scale", 0))
+    if isinstance(node, dict) and node.get("type") == "record":
+        return st.fixed_dictionaries({f["name"]: _values(f["type"], named)
+                                      for f in node["fields"]})
+    if isinstance(node, dict) and node.get("type") == "array":
+        items = _values(node["items"], named)
+        return st.one_of(st.lists(items, max_size=3), st.lists(items, max_size=2).map(tuple))
     if isinstance(node, dict):
-        return _values(node["type"])
+        return _values(node["type"], named)
     if isinstance(node, list):
         other = next(t for t in node if t != "null")
-        return st.one_of(st.none(), _values(other))
+        return st.one_of(st.none(), _values(other, named))
     return {"string": st.text(), "double": st.floats(), "long": _LONGS, "int": _INTS,
-            "boolean": st.booleans()}[node]
+            "boolean": st.booleans(), "bytes": st.binary(max_size=40)}[node]
 
 
-def _flat_schemas() -> list[Any]:
+def _named(parsed: Any) -> dict[str, Any]:
+    return dict(parsed.get("__named_schemas") or {})
+
+
+def _schemas() -> list[Any]:
     registry = default_registry()
-    return [v.parsed for name in registry.names() for v in registry.all_versions(name)
-            if flat_write(v.parsed) is not None]
+    return [v.parsed for name in registry.names() for v in registry.all_versions(name)]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.data())
-def test_the_flat_writer_writes_fastavros_bytes_for_every_flat_schema(data: Any) -> None:
-    parsed = data.draw(st.sampled_from(_flat_schemas()))
-    record = {f["name"]: data.draw(_values(f["type"]), label=f["name"])
-              for f in parsed["fields"]}
-    body = flat_write(parsed).body(record)  # type: ignore[union-attr]
+def test_the_direct_writer_writes_fastavros_bytes_for_every_kept_schema(data: Any) -> None:
+    parsed = data.draw(st.sampled_from(_schemas()))
+    record = data.draw(_values(parsed, _named(parsed)), label=parsed["name"])
+    body = direct_write(parsed).body(record)  # type: ignore[union-attr]
     assert body is not None, "a value of the pipeline's own types went to fastavro"
     assert body == _body(parsed, record)
 
 
-def test_the_flat_writer_covers_the_hot_records_and_not_nested_ones() -> None:
-    registry = default_registry()
-    for name in ("ai_trader.market.Candle", "ai_trader.market.IndicatorSnapshot"):
-        assert flat_write(registry.latest(name).parsed) is not None, name
-    for name in ("ai_trader.audit.DecisionEvent", "ai_trader.gate.GateInboxMessage",
-                 "ai_trader.account.AccountState"):
-        assert flat_write(registry.latest(name).parsed) is None, name
+def test_the_direct_writer_covers_every_kept_schema() -> None:
+    for parsed in _schemas():
+        assert direct_write(parsed) is not None, parsed["name"]
+
+
+def test_the_pipelines_own_records_are_written_directly(catalog: Catalog) -> None:
+    samples = {"market.candles.v1": factories.candle(),
+               "market.indicators.v1": factories.indicator_snapshot(),
+               "account.state.v1": factories.account_state(),
+               "snapshots.bundles.v1": factories.snapshot_bundle(),
+               "gate.inbox.v1": {"account": "paper-1", "idea": factories.trade_idea(),
+                                 "bundle": factories.snapshot_bundle(), "command": None}}
+    for logical, record in samples.items():
+        codec = catalog.codec(logical)
+        body = direct_write(codec.schema.parsed).body(record)  # type: ignore[union-attr]
+        assert body is not None, logical
+        assert body == _body(codec.schema.parsed, record), logical
+
+
+def test_schemas_the_direct_writer_does_not_know_are_left_to_fastavro() -> None:
+    def record(field_type: Any) -> Any:
+        return fastavro.parse_schema({"type": "record", "name": "T",
+                                      "fields": [{"name": "f", "type": field_type}]})
+    for field_type in ({"type": "map", "values": "string"}, ["string", "long"],
+                       ["null", "string", "long"], {"type": "enum", "name": "E", "symbols": ["A"]},
+                       {"type": "fixed", "name": "F", "size": 2}, "float",
+                       {"type": "long", "logicalType": "timestamp-millis"},
+                       {"type": "string", "logicalType": "uuid"}):
+        assert direct_write(record(field_type)) is None, field_type
+    linked = fastavro.parse_schema({"type": "record", "name": "Node", "fields": [
+        {"name": "next", "type": ["null", "Node"]}]})
+    assert direct_write(linked) is None  # a recursive type
+
+
+@pytest.mark.parametrize("value", [
+    Decimal("1.005"),            # finer than the scale (2)
+    Decimal("123456789.00"),     # 11 digits, precision 10
+    Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"),
+    Decimal("0E-3"),
+    1.5, "1.50", 2,
+])
+def test_decimals_the_direct_writer_leaves_to_fastavro_come_out_as_fastavros(
+        catalog: Catalog, value: object) -> None:
+    codec = catalog.codec("gate.inbox.v1")
+    record = {"account": "paper-1", "idea": factories.trade_idea(lot_size=value),
+              "bundle": factories.snapshot_bundle(), "command": None}
+    assert direct_write(codec.schema.parsed).body(record) is None  # type: ignore[union-attr]
+    try:
+        reference: object = MAGIC + codec.schema.fingerprint + _body(codec.schema.parsed, record)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        reference = InvalidRecord
+    outcome = _encode_outcome(codec, record)
+    assert outcome == reference or outcome is InvalidRecord
+
+
+@pytest.mark.parametrize("change", ["nested_not_a_dict", "array_not_a_list",
+                                    "nested_field_missing", "item_of_wrong_type"])
+def test_nested_values_the_direct_writer_leaves_to_fastavro(catalog: Catalog,
+                                                            change: str) -> None:
+    codec = catalog.codec("account.state.v1")
+    record = factories.account_state()
+    position = dict(record["positions"][0])
+    if change == "nested_not_a_dict":
+        record["positions"] = [list(position.items())]
+    elif change == "array_not_a_list":
+        record["positions"] = {0: position}
+    elif change == "nested_field_missing":
+        del position["magic"]  # a defaulted field: fastavro fills it in
+        record["positions"] = [position]
+    else:
+        record["positions"] = [{**position, "take_profit": [1]}]
+    assert direct_write(codec.schema.parsed).body(record) is None  # type: ignore[union-attr]
+    try:
+        reference: object = MAGIC + codec.schema.fingerprint + _body(codec.schema.parsed, record)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        reference = InvalidRecord
+    assert _encode_outcome(codec, record) in (reference, InvalidRecord)
 
 
 def _encode_outcome(codec: AvroCodec, record: dict[str, Any]) -> object:
@@ -409,10 +501,10 @@ def _encode_outcome(codec: AvroCodec, record: dict[str, Any]) -> object:
     ("symbol", "\ud800"),                            # a lone surrogate: not UTF-8
     ("close", "101.1"),
 ])
-def test_values_the_flat_writer_leaves_to_fastavro_come_out_as_fastavros(
+def test_values_the_direct_writer_leaves_to_fastavro_come_out_as_fastavros(
         catalog: Catalog, field: str, value: object) -> None:
     codec = catalog.codec("market.indicators.v1")
-    flat = flat_write(codec.schema.parsed)
+    flat = direct_write(codec.schema.parsed)
     assert flat is not None
     assert flat.body(factories.indicator_snapshot()) is not None
     record = {**factories.indicator_snapshot(), field: value}
@@ -429,9 +521,9 @@ def test_values_the_flat_writer_leaves_to_fastavro_come_out_as_fastavros(
 def test_a_missing_field_goes_to_fastavro(catalog: Catalog) -> None:
     codec = catalog.codec("market.candles.v1")
     record = factories.candle()
-    assert flat_write(codec.schema.parsed).body(record) is not None  # type: ignore[union-attr]
+    assert direct_write(codec.schema.parsed).body(record) is not None  # type: ignore[union-attr]
     del record["spread"]
-    assert flat_write(codec.schema.parsed).body(record) is None  # type: ignore[union-attr]
+    assert direct_write(codec.schema.parsed).body(record) is None  # type: ignore[union-attr]
 
 
 def test_a_naive_timestamp_is_refused_by_name_not_with_a_type_error(catalog: Catalog) -> None:
