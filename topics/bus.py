@@ -251,7 +251,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": settings.producer_linger_ms,
-        "compression.type": "lz4",
+        "compression.type": settings.producer_compression,
     }
     conf.update(overrides)
     return conf

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     topic_replication_factor: int = Field(1, alias="AI_TRADER_TOPIC_REPLICATION", ge=1)
     # Latency: the client defaults (5 ms linger, 500 ms fetch wait) add hundreds of ms per hop.
     producer_linger_ms: int = Field(1, alias="KAFKA_PRODUCER_LINGER_MS", ge=0)
+    producer_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
+        "lz4", alias="KAFKA_PRODUCER_COMPRESSION")
     consumer_fetch_wait_ms: int = Field(10, alias="KAFKA_CONSUMER_FETCH_WAIT_MS", ge=0)
     #: The streams worker's fetch wait when no partition is left out of the fetch (its
     #: context consumer always; its agents' consumer when idle): a record arriving ends
