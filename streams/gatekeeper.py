@@ -124,6 +124,10 @@ class Book:
     #: the current risk config and its hash (not persisted: derived)
     _hashed: tuple[RiskConfig, str] | None = field(default=None, init=False, repr=False,
                                                    compare=False)
+    #: the gate-state JSON of (state, last_account): every decision records it, and it
+    #: changes only when one of the two is replaced (both immutable or never changed in place)
+    _state_json: tuple[GateState, dict[str, Any] | None, str] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     # ---- persistence
 
@@ -182,11 +186,21 @@ class Book:
         return None if self.last_account is None else AccountState.from_dict(self.last_account)
 
     def gate_state_json(self) -> str:
-        """The gate's own state as a decision records it (input of replay --verify)."""
-        return records.canonical({
+        """The gate's own state as a decision records it (input of replay --verify).
+
+        Kept while the same state and account objects are current (a GateState is
+        frozen, `last_account` is replaced, never changed in place): a run of ideas
+        between two changes of either records the same text, built once.
+        """
+        cached = self._state_json
+        if cached is not None and cached[0] is self.state and cached[1] is self.last_account:
+            return cached[2]
+        text = records.canonical({
             "gate": self.state.to_state(), "account": self.last_account,
             "config_hash": self._config_hash(),
         })
+        self._state_json = (self.state, self.last_account, text)
+        return text
 
     # ---- helpers
 
@@ -590,7 +604,7 @@ def _not_ahead(at: datetime, now: datetime | None, what: str) -> None:
 
 def _check_record(check: CheckResult) -> dict[str, Any]:
     return {"name": check.name, "passed": check.passed, "code": check.code,
-            "detail_json": records.canonical(dict(check.values))}
+            "detail_json": records.canonical_text_map(check.values)}
 
 
 def _payload(command: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,24 @@ def _plain(value: Any) -> Any:
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _dumps = _ENCODER.encode
+#: what `_dumps` writes for a string (its own fast path, without the method call)
+_string = json.encoder.encode_basestring
+
+
+def _scalar(value: Any) -> str | None:
+    """`_dumps(value)` for text, null, booleans and integers (what most fields hold);
+    None for anything else. The encoder builds its machinery on every call that is not
+    a string: half the cost of a decision's canonical form was that, 20 times."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    return None
 
 
 def _json_text(value: str | Mapping[str, Any] | list[Any] | None) -> str:
@@ -85,15 +103,20 @@ def _text_json(text: str) -> str:
     return _dumps(json.loads(text))
 
 
+def _text_of(value: Any) -> str:
+    text = _scalar(value)
+    return _dumps(_plain(value)) if text is None else text
+
+
 def _check_text(check: Mapping[str, Any]) -> str:
-    return (f'{{"code":{_dumps(check["code"])},'
+    return (f'{{"code":{_text_of(check["code"])},'
             f'"detail_json":{_json_text(check["detail_json"])},'
-            f'"name":{_dumps(check["name"])},"passed":{"true" if check["passed"] else "false"}}}')
+            f'"name":{_text_of(check["name"])},"passed":{"true" if check["passed"] else "false"}}}')
 
 
 def _input_text(ref: Mapping[str, Any]) -> str:
     return (f'{{"offset":{int(ref["offset"])},"partition":{int(ref["partition"])},'
-            f'"topic":{_dumps(ref["topic"])}}}')
+            f'"topic":{_text_of(ref["topic"])}}}')
 
 
 _SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
@@ -116,7 +139,7 @@ def canonical_decision(event: Mapping[str, Any]) -> bytes:
         elif name == "inputs":
             text = "[" + ",".join(_input_text(i) for i in value or ()) + "]"
         else:
-            text = _dumps(_plain(value))
+            text = _text_of(_micros(value) if type(value) is datetime else value)
         parts.append(f'"{name}":{text}')
     return ("{" + ",".join(parts) + "}").encode()
 

@@ -25,10 +25,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from streams import records
 from streams.core.model import RiskConfig
 from streams.core.strategy import parse_strategy
 from streams.defaults import DEFAULT_RISK, default_risk_config
-from streams.gatekeeper import Book, Outputs
+from streams.gatekeeper import Book, Outputs, config_hash
 from streams.proposals import MarketContext, propose
 from topics.commands import new_command
 
@@ -808,11 +809,22 @@ def interpret(world: World, steps: Iterable[tuple[Any, ...]]) -> None:
             resume_in = args[0]
         else:
             STEP_HANDLERS[name](world, *args)
+        _check_gate_state_json(world)
         if resume_in is not None:
             resume_in -= 1
             if resume_in <= 0:
                 world.command("resume", reason="reviewed")
                 resume_in = None
+
+
+def _check_gate_state_json(world: World) -> None:
+    """What the next decision will record as the gate's state (kept between changes by
+    the book) is what the state and account now give."""
+    book = world.book
+    fresh = records.canonical({"gate": book.state.to_state(), "account": book.last_account,
+                               "config_hash": config_hash(book.state.config)})
+    if book.gate_state_json() != fresh:
+        world.referee.violations.append("the gate-state JSON a decision records is stale")
 
 
 def _redeliver_step(world: World, pick: int) -> None:

@@ -146,3 +146,16 @@ def test_a_recorded_hash_still_verifies() -> None:
                                     "0d84ddb57ede2990d1eb01d1fbc13a85")
     assert decision_hash({**event, "occurred_at": event["occurred_at"]
                           + timedelta(microseconds=1)}) != decision_hash(event)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), st.text(), max_size=6))
+def test_a_checks_values_are_written_as_json_dumps_writes_them(values: dict[str, str]) -> None:
+    expected = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    assert records.canonical_text_map(values.items()) == expected
+    assert records.canonical_text_map(list(values.items())[::-1]) == expected
+
+
+def test_values_that_are_not_text_are_written_by_the_canonical_encoder() -> None:
+    values = [("at", datetime(2026, 1, 5, tzinfo=UTC)), ("lots", Decimal("0.10")), ("n", 3)]
+    assert records.canonical_text_map(values) == records.canonical(dict(values))  # type: ignore[arg-type]
