@@ -101,6 +101,8 @@ class Context:
         self.news: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.accounts: dict[str, dict[str, Any]] = {}
         self.strategies: dict[str, Strategy] = {}
+        #: (symbol, timeframe) -> the active strategies for it; emptied on any change
+        self._strategies_for: dict[tuple[str, str], list[Strategy]] = {}
         self.risk_config: dict[str, dict[str, Any]] = {}
         self.latest: dict[tuple[str, str], dict[str, Any]] = {}
         self.positions: dict[str, tuple[int, int]] = {}
@@ -131,6 +133,7 @@ class Context:
     def _strategy(self, value: dict[str, Any]) -> None:
         try:
             self.strategies[value["strategy_id"]] = parse_strategy_json(value["definition_json"])
+            self._strategies_for.clear()
         except StrategyError as exc:
             log.error("strategy %s on the state topic is invalid: %s", value["strategy_id"], exc)
 
@@ -155,10 +158,15 @@ class Context:
         )
 
     def strategies_for(self, symbol: str, timeframe: str) -> list[Strategy]:
-        """Active strategies that trade this symbol on this timeframe, in id order."""
-        return [s for _, s in sorted(self.strategies.items())
-                if s.is_active and s.allows_symbol(symbol)
-                and (not s.timeframes or timeframe in s.timeframes)]
+        """Active strategies that trade this symbol on this timeframe, in id order
+        (asked for every candle; the answer changes only with a strategy record)."""
+        found = self._strategies_for.get((symbol, timeframe))
+        if found is None:
+            found = [s for _, s in sorted(self.strategies.items())
+                     if s.is_active and s.allows_symbol(symbol)
+                     and (not s.timeframes or timeframe in s.timeframes)]
+            self._strategies_for[(symbol, timeframe)] = found
+        return found
 
 
 _FOLDERS = {
