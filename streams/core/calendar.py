@@ -92,9 +92,15 @@ class SessionWindow:
         return False
 
     def describe(self) -> str:
-        """Human-readable, deterministic text, e.g. `Mon,Tue 07:00-11:00 Europe/London`."""
-        days = ",".join(DAY_NAMES[d] for d in sorted(self.days))
-        return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.tz}"
+        """Human-readable, deterministic text, e.g. `Mon,Tue 07:00-11:00 Europe/London`
+        (every idea's rationale and session check quote it: made once per window)."""
+        return _describe(self)
+
+
+@lru_cache(maxsize=1024)
+def _describe(window: SessionWindow) -> str:
+    days = ",".join(DAY_NAMES[d] for d in sorted(window.days))
+    return f"{days} {window.start:%H:%M}-{window.end:%H:%M} {window.tz}"
 
 
 def in_session(windows: Iterable[SessionWindow], at: datetime) -> SessionWindow | None:

@@ -9,6 +9,7 @@ import pytest
 from streams.core.calendar import (
     DEFAULT_SYMBOLS,
     NewsVerdict,
+    SessionWindow,
     news_verdict,
     trading_day,
     trading_week,
@@ -269,3 +270,19 @@ def test_trading_week_of_the_sunday_evening_session_is_the_new_week() -> None:
 
     assert trading_week(sunday_evening) == "2024-W14"
     assert trading_week(friday) == "2024-W13"
+
+
+def test_a_window_describes_itself_by_its_own_fields() -> None:
+    london = SessionWindow(time(7), time(11), frozenset({1, 0}), "Europe/London")
+    assert london.describe() == "Mon,Tue 07:00-11:00 Europe/London"
+    assert SessionWindow(time(7), time(11), frozenset({0, 1}), "Europe/London").describe() \
+        == london.describe()
+    for other, text in [
+        (SessionWindow(time(7), time(11), frozenset({0, 1}), "UTC"), "Mon,Tue 07:00-11:00 UTC"),
+        (SessionWindow(time(7, 30), time(11), frozenset({0, 1}), "Europe/London"),
+         "Mon,Tue 07:30-11:00 Europe/London"),
+        (SessionWindow(time(22), time(2), frozenset({6}), "Europe/London"),
+         "Sun 22:00-02:00 Europe/London"),
+    ]:
+        assert other.describe() == text
+    assert london.describe() == "Mon,Tue 07:00-11:00 Europe/London"
