@@ -83,6 +83,8 @@ NEWS_KEEP = 500
 #: the commit waits for it: each candle's outputs are sent as it is processed.
 MARKET_BATCH = 2000
 MARKET_INFLIGHT = 4
+#: Outputs no decision waits for, produced with KAFKA_BULK_LINGER_MS (see `_send`).
+BULK_TOPICS = frozenset({"market.indicators.v1", "snapshots.bundles.v1"})
 GATE_BATCH = 100
 #: An idle agent's open batch is sealed this long after its last event (streams/batching.py).
 SEAL_AFTER = 0.005
@@ -250,6 +252,7 @@ class Worker:
             "fetch_max_wait_ms": max(settings.consumer_fetch_wait_ms, 1),
             "idle_fetch_wait_ms": settings.idle_fetch_wait_ms}))
         self._outputs: OutputProducer | None = None
+        self._bulk: OutputProducer | None = None
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
@@ -303,19 +306,29 @@ class Worker:
             self._outputs = OutputProducer(self.settings)
         return self._outputs
 
+    @property
+    def bulk(self) -> OutputProducer:
+        """The producer of the outputs off the decision path (made on first use)."""
+        if self._bulk is None:
+            self._bulk = OutputProducer(self.settings, name="outputs-bulk",
+                                        **{"linger.ms": self.settings.bulk_linger_ms})
+        return self._bulk
+
     async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
                              **kwargs: Any) -> None:
         """At shutdown: deliver what is queued (the agents may still be finishing a unit
         of work, so the producer stays usable; its report thread stops)."""
-        if self._outputs is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._outputs.close)
+        for producer in (self._outputs, self._bulk):
+            if producer is not None:
+                await asyncio.get_running_loop().run_in_executor(None, producer.close)
 
     async def _send(self, deliveries: Deliveries, logical: str, key: str,
                     record: Mapping[str, Any]) -> None:
         """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns."""
         value = self.catalog.codec(logical).encode(record)
         metrics.events_out(logical).inc()
-        await self.outputs.send(deliveries, self.catalog.name(logical), key.encode(), value)
+        producer = self.bulk if logical in BULK_TOPICS else self.outputs
+        await producer.send(deliveries, self.catalog.name(logical), key.encode(), value)
 
     async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
         msg = event.message

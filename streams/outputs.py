@@ -105,10 +105,10 @@ class OutputProducer:
     """One librdkafka producer for every output of the worker, with a thread that serves
     its delivery reports."""
 
-    def __init__(self, settings: Settings, **overrides: Any) -> None:
+    def __init__(self, settings: Settings, name: str = "outputs", **overrides: Any) -> None:
         self._producer = Producer(producer_config(settings, **overrides))
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve_reports, name="outputs-delivery",
+        self._thread = threading.Thread(target=self._serve_reports, name=f"{name}-delivery",
                                         daemon=True)
         self._thread.start()
 

@@ -60,6 +60,26 @@ def test_wait_returns_once_the_broker_has_every_record(bus: Settings, topic: str
     assert stored == 300
 
 
+def test_a_unit_spread_over_two_producers_waits_for_both(bus: Settings, topic: str) -> None:
+    """The worker sends the records no decision waits for through a producer that
+    lingers longer (streams/app.py, BULK_TOPICS); one unit of work holds both kinds."""
+    async def run() -> int:
+        quick, slow = OutputProducer(bus), OutputProducer(bus, "bulk", **{"linger.ms": 400})
+        try:
+            unit = quick.deliveries()
+            await quick.send(unit, topic, b"decision", b"d")
+            await slow.send(unit, topic, b"indicators", b"i")
+            await unit.wait()
+            # read at once: had wait() returned with the first acknowledgement, the
+            # lingering record would still be in its producer for most of 400 ms
+            return sum(_end_offsets(bus, topic).values())
+        finally:
+            quick.close()
+            slow.close()
+
+    assert asyncio.run(run()) == 2
+
+
 def test_a_refused_record_fails_its_unit_and_only_its_unit(bus: Settings, topic: str) -> None:
     async def run() -> tuple[str, int]:
         producer = OutputProducer(bus)
