@@ -91,6 +91,9 @@ class Run:
         self.io = Bus(settings, self.catalog)
         self.index = dict.fromkeys(self.symbols, 0)
         self.sent: dict[tuple[str, datetime], float] = {}
+        #: the same, for the indicator records (a decision may arrive before its candle's
+        #: indicator record, which the worker batches longer: each has its own entry)
+        self.sent_indicators: dict[tuple[str, datetime], float] = {}
         self.indicator_latency: list[float] = []
         self.decided: list[tuple[float, float]] = []
         self.indicators = 0
@@ -126,6 +129,9 @@ class Run:
             self.index[sym] = i + 1
             rec = candle(sym, i)
             self.sent[(sym, rec["open_time"] + timedelta(minutes=1))] = time.time()
+            if self.decode_indicators:
+                self.sent_indicators[(sym, rec["open_time"])] = \
+                    self.sent[(sym, rec["open_time"] + timedelta(minutes=1))]
             producer.send("market.candles.v1", sym, rec)
             if k % 200 == 0:
                 producer._producer.poll(0)
@@ -151,7 +157,7 @@ class Run:
             self.last_indicator = now
             if self.decode_indicators:
                 v = codec.decode(m.value())
-                sent = self.sent.get((v["symbol"], v["open_time"] + timedelta(minutes=1)))
+                sent = self.sent_indicators.pop((v["symbol"], v["open_time"]), None)
                 if sent is not None:
                     self.indicator_latency.append(now - sent)
         for r in consumer.poll(5000, timeout / 2):
@@ -319,6 +325,7 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
                 run.publish(n_settle, rate=paced)
                 run.drain(n_settle, 120)
             run.sent.clear()  # what the warm-up decided is not measured
+            run.sent_indicators.clear()
             run.stage_times.clear()
             run.indicator_latency.clear()
             n_paced = int(min(candles, paced * paced_seconds))
