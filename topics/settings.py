@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     # records waiting on an agent's topics and none processed for this long: the worker
     # stops itself so that its supervisor restarts it (streams/watchdog.py)
     worker_stall_seconds: float = Field(60.0, alias="AI_TRADER_WORKER_STALL_SECONDS", gt=0)
+    # how long the worker's event loop keeps the GIL while another of its threads (the
+    # consumer's fetcher, the delivery reports) waits for it: sys.setswitchinterval
+    worker_switch_interval_ms: float = Field(20.0, alias="AI_TRADER_WORKER_SWITCH_INTERVAL_MS",
+                                             gt=0, le=1000)
     # a worker that failed and has not finished stopping after this long exits outright
     # (a stop can hang, e.g. flushing records to a topic that is gone)
     worker_crash_exit_seconds: float = Field(30.0, alias="AI_TRADER_WORKER_CRASH_EXIT_SECONDS",

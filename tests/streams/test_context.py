@@ -1,12 +1,17 @@
-"""The worker's context: which strategies a candle is evaluated against."""
+"""The worker's context (which strategies a candle is evaluated against) and its
+interpreter settings."""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-from streams.app import Context
+import pytest
+
+from streams.app import Context, configure_interpreter
 from tests.streams.harness import ANY_BAR_BUY
+from topics.settings import Settings
 
 
 def _record(**changes: Any) -> dict[str, Any]:
@@ -43,3 +48,15 @@ def test_an_invalid_strategy_record_changes_nothing() -> None:
     context.apply("state.strategies.v1", 0, 2, {"strategy_id": ANY_BAR_BUY["id"],
                                                  "definition_json": "{}"})
     assert _ids(context, "XAUUSD") == [ANY_BAR_BUY["id"]]
+
+
+def test_the_worker_keeps_the_gil_for_its_configured_switch_interval() -> None:
+    before = sys.getswitchinterval()
+    try:
+        configure_interpreter(Settings(AI_TRADER_WORKER_SWITCH_INTERVAL_MS=20))
+        assert sys.getswitchinterval() == pytest.approx(0.020)
+        configure_interpreter(Settings(AI_TRADER_WORKER_SWITCH_INTERVAL_MS=7.5))
+        assert sys.getswitchinterval() == pytest.approx(0.0075)
+    finally:
+        sys.setswitchinterval(before)
+    assert Settings().worker_switch_interval_ms == 20
