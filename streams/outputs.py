@@ -102,8 +102,9 @@ class Deliveries:
 
 
 class OutputProducer:
-    """One librdkafka producer for every output of the worker, with a thread that serves
-    its delivery reports."""
+    """A librdkafka producer of the worker's outputs, with a thread that serves its
+    delivery reports. The worker has two, by linger (streams/app.py, `BULK_TOPICS`); a
+    unit of work's `Deliveries` may hold records of both."""
 
     def __init__(self, settings: Settings, name: str = "outputs", **overrides: Any) -> None:
         self._producer = Producer(producer_config(settings, **overrides))
