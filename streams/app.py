@@ -54,7 +54,7 @@ from streams.fetching import FairFetchConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.outputs import Deliveries, OutputProducer
-from streams.proposals import BundleMismatch, MarketContext, propose
+from streams.proposals import BundleMismatch, Derivations, MarketContext, Proposal, propose
 from streams.watchdog import lag_of, stalls
 from topics.bus import (
     ERR_CLASS,
@@ -280,6 +280,9 @@ class Worker:
         self._engine_cache: dict[bytes, tuple[bytes, IndicatorEngine]] = {}
         # engines moved by a sealed batch whose table write is still to come: key -> batches
         self._inflight: dict[bytes, int] = {}
+        # the ideas the market agent derived, for the gate reading their inbox records back
+        self.derivations = Derivations()
+        self._inbox_topic = self.catalog.name("gate.inbox.v1")
         self.failed: Exception | None = None
         #: the context task's consumer, also asked for end offsets by the lag timer
         self._offsets_consumer: AIOKafkaConsumer | None = None
@@ -324,12 +327,14 @@ class Worker:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)
 
     async def _send(self, deliveries: Deliveries, logical: str, key: str,
-                    record: Mapping[str, Any]) -> None:
-        """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns."""
+                    record: Mapping[str, Any]) -> bytes:
+        """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns.
+        Returns the record's bytes."""
         value = self.catalog.codec(logical).encode(record)
         metrics.events_out(logical).inc()
         producer = self.bulk if logical in BULK_TOPICS else self.outputs
         await producer.send(deliveries, self.catalog.name(logical), key.encode(), value)
+        return value
 
     async def _dead_letter(self, event: Any, exc: Exception, stage: str, agent: str) -> None:
         msg = event.message
@@ -564,9 +569,10 @@ class Worker:
             metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
             await self._send(deliveries, "snapshots.bundles.v1", ctx.account_id,
                              proposal.bundle)
-            await self._send(deliveries, "gate.inbox.v1", ctx.account_id, {
-                "account": ctx.account_id, "idea": proposal.idea_record,
-                "bundle": proposal.bundle, "command": None})
+            message = {"account": ctx.account_id, "idea": proposal.idea_record,
+                       "bundle": proposal.bundle, "command": None}
+            sent = await self._send(deliveries, "gate.inbox.v1", ctx.account_id, message)
+            self.derivations.put(sent, message, proposal)
 
     # ---------------------------------------------------------------- gate agent
 
@@ -632,13 +638,18 @@ class Worker:
         # Table writes go to the changelog partition of "the current event": this one
         # (an account's events all share one partition).
         _current_event.set(weakref.ref(event))
-        try:
-            logical, value = self._decode(event)
-        except CodecError as exc:
-            await self._dead_letter(event, exc, "decode", "gate")
-            return True
+        derived = (self.derivations.take(event.message.value)
+                   if event.message.topic == self._inbox_topic else None)
+        if derived is not None:  # an idea this process sent: its bytes say no more
+            logical, value = "gate.inbox.v1", derived.message
+        else:
+            try:
+                logical, value = self._decode(event)
+            except CodecError as exc:
+                await self._dead_letter(event, exc, "decode", "gate")
+                return True
         metrics.events_in(logical).inc()
-        before: tuple[str, bytes, dict[str, dict[str, Any]]] | None = None
+        before: tuple[str, tuple[Any, ...], dict[str, dict[str, Any]]] | None = None
         try:
             account = value["account"]
             if account not in batch.accounts:
@@ -649,9 +660,10 @@ class Worker:
             batch.last_event[account] = event
             book, views, _ = batch.accounts[account]
             # what to go back to if this event turns out to be bad input half-way
-            before = (account, _dump(book.to_state()),
+            before = (account, book.checkpoint(),
                       {name: dict(view.staged) for name, view in views.items()})
-            out = self._apply_to_book(book, event, logical, value)
+            out = self._apply_to_book(book, event, logical, value,
+                                      None if derived is None else derived.proposal)
             for topic, key, record in out.records(account):
                 await self._send(batch.deliveries, topic, key, record)
             _count(out)
@@ -667,15 +679,13 @@ class Worker:
             return False
         return True
 
-    def _undo(self, batch: _GateBatch, account: str, raw: bytes,
+    def _undo(self, batch: _GateBatch, account: str, checkpoint: tuple[Any, ...],
               staged: dict[str, dict[str, Any]]) -> None:
         """The account's book and staged store writes as they were before the event."""
-        _, views, journal = batch.accounts[account]
+        book, views, _ = batch.accounts[account]
         for name, view in views.items():
             view.staged = staged[name]
-        book = Book.from_state(orjson.loads(raw), pending=views["pending"],
-                               decided=views["decided"], commands=views["commands"])
-        batch.accounts[account] = (book, views, journal)
+        book.restore(checkpoint)
 
     def _forget(self, batch: _GateBatch) -> None:
         """The batch's books may be half-changed: forget them; the table has the last
@@ -714,8 +724,8 @@ class Worker:
             await stream.ack(event)
         self._progress["gate"] = time.monotonic()
 
-    def _apply_to_book(self, book: Book, event: Any, logical: str,
-                       value: dict[str, Any]) -> Outputs:
+    def _apply_to_book(self, book: Book, event: Any, logical: str, value: dict[str, Any],
+                       proposal: Proposal | None) -> Outputs:
         msg = event.message
         if logical == "gate.inbox.v1":
             if value.get("command") is not None:
@@ -728,7 +738,7 @@ class Worker:
                              msg.partition, msg.offset)
             else:
                 inputs = [{"topic": logical, "partition": msg.partition, "offset": msg.offset}]
-                out = book.on_idea(value, inputs)
+                out = book.on_idea(value, inputs, proposal)
         elif logical == "account.state.v1":
             out = book.on_account(value, datetime.now(UTC))
         else:
@@ -994,17 +1004,30 @@ class TableView(MutableMapping[str, Any]):
     def _key(self, key: str) -> bytes:
         return (self.prefix + key).encode()
 
-    def __getitem__(self, key: str) -> Any:
+    def _value(self, key: str) -> Any:
+        """The key's value, None when absent (the staged, then journalled, then stored)."""
         if key in self.staged:
-            value = self.staged[key]
-        else:
-            value = self.journal.lookup(self.store, key)
-            if value is MISSING:
-                raw = self.table.get(self._key(key))
-                value = None if raw is None else orjson.loads(raw)
+            return self.staged[key]
+        value = self.journal.lookup(self.store, key)
+        if value is MISSING:
+            raw = self.table.get(self._key(key))
+            return None if raw is None else orjson.loads(raw)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._value(key)
         if value is None:
             raise KeyError(key)
         return value
+
+    # Mapping's own `in` and `get` go through a KeyError for every absent key: the gate
+    # asks both of every idea
+    def __contains__(self, key: object) -> bool:
+        return type(key) is str and self._value(key) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._value(key)
+        return default if value is None else value
 
     def __setitem__(self, key: str, value: Any) -> None:
         if value is None:

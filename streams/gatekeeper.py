@@ -44,7 +44,7 @@ from streams.core.model import (
 )
 from streams.core.strategy import NoMatch, Strategy, StrategyError, parse_strategy
 from streams.defaults import parse_risk_config
-from streams.proposals import from_bundle, strategy_from_json
+from streams.proposals import Proposal, from_bundle, strategy_from_json
 from topics.commands import GATE_KINDS, CommandRefused, verify_fresh, verify_signature
 
 ORDER_TTL = timedelta(minutes=2)
@@ -140,6 +140,21 @@ class Book:
             "expiries": self.expiries,
             "last_account": self.last_account, "last_hash": self.last_hash,
         }
+
+    def checkpoint(self) -> tuple[Any, ...]:
+        """What `restore` needs to put the book back as it is now (its keyed stores
+        aside: the caller keeps their staged writes). Cheap: the state is frozen and the
+        book only ever replaces the entries of its dicts and its account, never changes
+        one in place, so copies of the dicts suffice."""
+        return (self.state, self.code_version, self.config_version, dict(self.strategies),
+                dict(self.inflight), dict(self.expiries), self.last_account, self.last_hash)
+
+    def restore(self, checkpoint: tuple[Any, ...]) -> None:
+        """The book as it was at `checkpoint` (an event failed half-way)."""
+        (self.state, self.code_version, self.config_version, strategies, inflight, expiries,
+         self.last_account, self.last_hash) = checkpoint
+        self.strategies, self.inflight, self.expiries = (
+            dict(strategies), dict(inflight), dict(expiries))
 
     @classmethod
     def from_state(
@@ -297,13 +312,18 @@ class Book:
 
     # ---- ideas
 
-    def on_idea(self, message: Mapping[str, Any], inputs: list[dict[str, Any]]) -> Outputs:
-        """An idea with its bundle: decide, log, and send the order when auto-executed."""
+    def on_idea(self, message: Mapping[str, Any], inputs: list[dict[str, Any]],
+                derived: Proposal | None = None) -> Outputs:
+        """An idea with its bundle: decide, log, and send the order when auto-executed.
+
+        `derived`: what `from_bundle` gives for this message's bundle, when the caller
+        already has it (`proposals.Derivations`); else it is derived here.
+        """
         out = Outputs()
         idea_record, bundle = message.get("idea"), message.get("bundle")
         if idea_record is None or bundle is None:
             raise InvalidInboxMessage("an idea message needs both idea and bundle")
-        proposal = from_bundle(bundle)
+        proposal = from_bundle(bundle) if derived is None else derived
         if isinstance(proposal, NoMatch) or proposal.idea.idea_id != idea_record["idea_id"]:
             raise InvalidInboxMessage(
                 f"idea {idea_record['idea_id']} is not reproducible from bundle "

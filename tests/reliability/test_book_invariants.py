@@ -11,6 +11,7 @@ arithmetic. See the module docstring there for what is checked.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -203,6 +204,29 @@ def test_the_same_sequence_gives_byte_identical_records_whatever_the_wall_clock(
     assert _reply_statuses(first) == _reply_statuses(later)
 
 
+@settings(max_examples=60, deadline=None, derandomize=True, phases=NO_SHRINK,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(start=starts, steps=sequences, cut=st.floats(0, 1))
+def test_a_checkpoint_puts_the_book_back_exactly_after_any_events(
+        start: dict[str, Any], steps: list[Step], cut: float) -> None:
+    """The worker's undo of an event that failed half-way (`Book.checkpoint` /
+    `restore`): whatever ran since, the book's record and its gate-state JSON are those
+    of the checkpoint again."""
+    at = int(cut * len(steps))
+    world = _play(start, steps[:at])
+    checkpoint, record = world.book.checkpoint(), json.dumps(world.book.to_state(),
+                                                             sort_keys=True, default=str)
+    gate_json = world.book.gate_state_json()
+    book = world.book
+    interpret(world, [s for s in steps[at:] if s[0] != "restart"])  # same book object
+    assert world.book is book
+    moved = json.dumps(book.to_state(), sort_keys=True, default=str) != record
+    book.restore(checkpoint)
+    assert json.dumps(book.to_state(), sort_keys=True, default=str) == record
+    assert book.gate_state_json() == gate_json
+    event(f"the book moved after the checkpoint: {moved}")
+
+
 # ---------------------------------------------------------------- pinned scenarios
 
 
@@ -268,6 +292,28 @@ def _supervised(world: World, **risk: Any) -> None:
         "max_concurrent_trades": 5, "daily_profit_target": "2000.00",
         "max_drawdown_amount": "1000.00", "watchlist": ["XAUUSD", "EURUSD", "US30"],
         "approval_ttl_minutes": 240, **risk}))
+
+
+def test_a_checkpoint_puts_back_the_ideas_waiting_and_the_orders_in_flight() -> None:
+    """The pinned case of the property above, with the dicts a checkpoint must copy: ideas
+    waiting for a human (their expiries) and an approved order in flight."""
+    world = World()
+    _supervised(world)
+    world.candle(0, 0, 60, 60.0, 0.05)
+    book = world.book
+    checkpoint = book.checkpoint()
+    record = json.dumps(book.to_state(), sort_keys=True, default=str)
+    assert book.expiries
+    assert not book.inflight
+    world.candle(0, 1, 60, 60.0, 0.05)
+    world.candle(0, 0, 60, 60.0, 0.05)
+    approved = world.approve(0, None)
+    assert approved is not None
+    assert approved.orders
+    assert len(book.expiries) == 2  # two more came, one was approved
+    assert book.inflight
+    book.restore(checkpoint)
+    assert json.dumps(book.to_state(), sort_keys=True, default=str) == record
 
 
 def _scenario_drawdown_without_halt(world: World) -> None:

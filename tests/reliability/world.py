@@ -30,7 +30,8 @@ from streams.core.model import RiskConfig
 from streams.core.strategy import parse_strategy
 from streams.defaults import DEFAULT_RISK, default_risk_config
 from streams.gatekeeper import Book, Outputs, config_hash
-from streams.proposals import MarketContext, propose
+from streams.proposals import MarketContext, Proposal, from_bundle, propose
+from topics.catalog import Catalog
 from topics.commands import new_command
 
 ACCOUNT = "acct-reliability"
@@ -40,6 +41,8 @@ ISSUER = "ops@example.com"
 #: Monday 2024-04-01 06:00 UTC: the first London session opens an hour later.
 T_START = datetime(2024, 4, 1, 6, 0, tzinfo=UTC)
 CODE = "reliability"
+#: the gate inbox's codec: what the worker's gate reads is what this writes
+INBOX = Catalog("").codec("gate.inbox.v1")
 
 ALL_DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -92,6 +95,16 @@ CURRENCIES = {"XAUUSD": {"XAU", "USD"}, "EURUSD": {"EUR", "USD"}, "US30": {"USD"
 
 
 DAYS = {name: i for i, name in enumerate(ALL_DAYS)}
+
+
+def exactly(value: Any) -> Any:
+    """`value` in a form that tells apart what `==` does not (1.5 and 1.50 as Decimals,
+    1 and 1.0, True and 1), key order aside."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, exactly(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(exactly(v) for v in value)
+    return type(value).__name__, repr(value)
 
 
 def in_windows(windows: Iterable[Mapping[str, Any]], at: datetime) -> bool:
@@ -581,15 +594,24 @@ class World:
             return None
         message = {"account": ACCOUNT, "idea": proposal.idea_record, "bundle": proposal.bundle,
                    "command": None}
-        return self.idea(message)
+        # The worker's gate takes the market agent's message and derivation for the inbox
+        # record it wrote (`proposals.Derivations`): sound only if the record reads back
+        # as that very message, whose bundle derives the very same idea.
+        read_back = INBOX.decode(INBOX.encode(message))
+        assert exactly(read_back) == exactly(message)
+        again = from_bundle(read_back["bundle"])
+        assert isinstance(again, Proposal)
+        assert (again.idea, again.confidence, again.idea_record) == (
+            proposal.idea, proposal.confidence, proposal.idea_record)
+        return self.idea(message, derived=proposal)
 
-    def idea(self, message: dict[str, Any]) -> Outputs:
+    def idea(self, message: dict[str, Any], derived: Proposal | None = None) -> Outputs:
         record = message["idea"]
         self.referee.ideas.setdefault(record["idea_id"], SentIdea(
             record, message["bundle"], record["strategy_id"]))
         self.sent_ideas.append(message)
         inputs = [{"topic": "gate.inbox.v1", "partition": 0, "offset": self.offset}]
-        out = self.book.on_idea(message, inputs)
+        out = self.book.on_idea(message, inputs, derived)
         return self._record("idea", message, out)
 
     def add_event(self, minutes: int, currency: str, impact: str) -> None:

@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.app import TableView
 from streams.gate_journal import MISSING, Journal, JournalWriteFailed, compact
 
 STORES = ("pending", "decided", "commands")
@@ -167,3 +169,30 @@ def test_an_event_that_changes_no_store_adds_nothing() -> None:
     journal.add(compact({"pending": {}, "decided": {}, "commands": {}}), None)
     assert len(journal) == 0
     assert journal.lookup("pending", "a") is MISSING
+
+
+def test_a_store_view_reads_staged_then_journalled_then_stored() -> None:
+    """The worker's `TableView` over one account's keys: `[]`, `in` and `get` agree,
+    a deletion anywhere above the table hides the stored value."""
+    table = {b"acct|stored": orjson.dumps({"v": 1}), b"acct|deleted": orjson.dumps({"v": 2}),
+             b"acct|moved": orjson.dumps({"v": 3}), b"other|mine": orjson.dumps({"v": 9})}
+    journal = Journal.from_record([{"pending": {"deleted": None, "moved": {"v": 4}},
+                                    "decided": {"stored": "x"}}])
+    view = TableView(table, "acct|", "pending", journal)
+    view["staged"] = {"v": 5}
+    view["moved"] = {"v": 6}
+    expected = {"stored": {"v": 1}, "moved": {"v": 6}, "staged": {"v": 5}}
+    for key in ("stored", "deleted", "moved", "staged", "mine", "absent"):
+        want = expected.get(key)
+        assert (key in view) is (want is not None), key
+        assert view.get(key) == want, key
+        assert view.get(key, "no") == (want or "no"), key
+        if want is None:
+            with pytest.raises(KeyError):
+                view[key]
+        else:
+            assert view[key] == want
+    del view["stored"]
+    assert "stored" not in view
+    assert view.staged["stored"] is None
+    assert 1 not in view  # type: ignore[operator]  # not a key of a gate store at all
