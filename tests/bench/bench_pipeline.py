@@ -286,7 +286,11 @@ def bare_hop(settings: Settings, rate: float, seconds: float) -> list[float]:
         producer.flush()
     finally:
         consumer.close()
-        admin.delete_topics([topic])
+        for fut in admin.delete_topics([topic], operation_timeout=30).values():
+            try:
+                fut.result()  # awaited: else the request may never leave before exit
+            except Exception:  # noqa: BLE001, S110 - best-effort cleanup
+                pass
     return latencies
 
 
