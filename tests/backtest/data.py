@@ -7,12 +7,18 @@ import csv
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from connectors.market.synthetic import SyntheticMarket
+from streams import records
+from streams.core.indicators import IndicatorEngine
 from streams.core.strategy import Strategy, parse_strategy
+from streams.proposals import MarketContext, Proposal, propose
+from tests import factories
 from tests.streams.harness import ANY_BAR_BUY
+from tests.streams.harness import candles as rising_candles
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +42,23 @@ RISK_ON: dict[str, Any] = {
 
 def strategy(definition: dict[str, Any]) -> Strategy:
     return parse_strategy(copy.deepcopy(definition))
+
+
+def any_bar_proposal(open_pl: Decimal = Decimal("0.00"), bars: int = 20,
+                     start: datetime = factories.T0) -> Proposal:
+    """The idea `ANY_BAR` proposes on the last of `bars` rising XAUUSD candles, for
+    account "acct" with no position and `open_pl`."""
+    engine, candles = IndicatorEngine("XAUUSD", "M1"), rising_candles(start, bars)
+    for bar in candles:
+        values = engine.update(records.candle(bar)).values
+    assert values is not None
+    at = candles[-1]["open_time"] + timedelta(minutes=1)
+    ctx = MarketContext("acct", "test", calendar_last_success=at, account=factories.account_state(
+        account="acct", captured_at=at, positions=[], open_pl=open_pl))
+    proposal = propose(strategy(ANY_BAR), candles[-1],
+                       records.indicators_record(values, 0, bars - 1), ctx)
+    assert proposal is not None
+    return proposal
 
 
 def synthetic(n: int, seed: int = 7, start: datetime = T0) -> list[dict[str, Any]]:

@@ -18,14 +18,11 @@ from streams import records
 from streams.audit_cli import parse_when, render_view
 from streams.backtest.engine import BacktestConfig, Simulation
 from streams.core.audit import seal
-from streams.core.indicators import IndicatorEngine
 from streams.defaults import parse_risk_config
 from streams.gatekeeper import Book, config_hash
-from streams.proposals import MarketContext, propose
 from streams.replay import context_view, is_idea_decision, verify_decision, verify_range
 from tests import factories
-from tests.backtest.data import ANY_BAR, RISK_ON, strategy, synthetic
-from tests.streams.harness import candles as rising_candles
+from tests.backtest.data import ANY_BAR, RISK_ON, any_bar_proposal, strategy, synthetic
 from topics.catalog import Catalog
 from topics.commands import new_command
 
@@ -159,16 +156,7 @@ def _halting_decision() -> list[dict[str, Any]]:
     book.on_command(new_command("put_strategy", "acct", "t", key, now=at0,
                                 strategy_id=ANY_BAR["id"], payload={"definition": ANY_BAR}),
                     key, at0)
-    engine, bars = IndicatorEngine("XAUUSD", "M1"), rising_candles(at0, 20)
-    for bar in bars:
-        values = engine.update(records.candle(bar)).values
-    assert values is not None
-    at = bars[-1]["open_time"] + timedelta(minutes=1)
-    ctx = MarketContext("acct", "test", calendar_last_success=at, account=factories.account_state(
-        account="acct", captured_at=at, positions=[], open_pl=Decimal("-150.00")))
-    proposal = propose(strategy(ANY_BAR), bars[-1], records.indicators_record(values, 0, 19),
-                       ctx)
-    assert proposal is not None
+    proposal = any_bar_proposal(open_pl=Decimal("-150.00"), start=at0)
     out = book.on_idea({"idea": proposal.idea_record, "bundle": proposal.bundle}, [])
     return [_wire("snapshots.bundles.v1", proposal.bundle),
             *(_wire("decisions.log.v1", d) for d in out.decisions)]

@@ -9,39 +9,20 @@ checked over random ideas by the book invariants: `tests/reliability/world.py`,
 
 from __future__ import annotations
 
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from streams import records
-from streams.core.indicators import IndicatorEngine
 from streams.defaults import parse_risk_config
 from streams.gatekeeper import Book, InvalidInboxMessage
-from streams.proposals import Derivations, MarketContext, Proposal, propose
+from streams.proposals import Derivations, Proposal
 from tests import factories
-from tests.backtest.data import ANY_BAR, RISK_ON, strategy
-from tests.streams.harness import candles as rising_candles
+from tests.backtest.data import ANY_BAR, RISK_ON, any_bar_proposal
 from topics.catalog import Catalog
 from topics.commands import new_command
 
 INBOX = Catalog().codec("gate.inbox.v1")
 KEY = b"k" * 32
-
-
-def _proposal(bars: int = 20) -> Proposal:
-    engine, candles = IndicatorEngine("XAUUSD", "M1"), rising_candles(factories.T0, bars)
-    for bar in candles:
-        values = engine.update(records.candle(bar)).values
-    assert values is not None
-    at = candles[-1]["open_time"] + timedelta(minutes=1)
-    ctx = MarketContext("acct", "test", calendar_last_success=at, account=factories.account_state(
-        account="acct", captured_at=at, positions=[], open_pl=Decimal("0.00")))
-    proposal = propose(strategy(ANY_BAR), candles[-1],
-                       records.indicators_record(values, 0, bars - 1), ctx)
-    assert proposal is not None
-    return proposal
 
 
 def _message(proposal: Proposal, **bundle: Any) -> dict[str, Any]:
@@ -58,7 +39,7 @@ def _book() -> Book:
 
 
 def test_a_derivation_is_taken_once_for_exactly_its_bytes() -> None:
-    proposal = _proposal()
+    proposal = any_bar_proposal()
     derivations = Derivations()
     message = _message(proposal)
     wire = INBOX.encode(message)
@@ -72,7 +53,7 @@ def test_a_derivation_is_taken_once_for_exactly_its_bytes() -> None:
 
 
 def test_only_the_last_ideas_are_kept() -> None:
-    proposal = _proposal()
+    proposal = any_bar_proposal()
     derivations = Derivations(capacity=2)
     for n in range(3):
         derivations.put(b"record %d" % n, {"n": n}, proposal)
@@ -83,7 +64,7 @@ def test_only_the_last_ideas_are_kept() -> None:
 
 
 def test_the_gate_decides_the_same_with_and_without_the_derivation() -> None:
-    proposal = _proposal()
+    proposal = any_bar_proposal()
     message = _message(proposal)
     wire = INBOX.encode(message)
     derivations = Derivations()
@@ -104,7 +85,7 @@ def test_the_gate_decides_the_same_with_and_without_the_derivation() -> None:
 def test_a_forged_record_with_a_known_idea_id_is_derived_from_its_own_bundle() -> None:
     """Someone else's record carrying an idea this process derived, with other inputs:
     its bytes differ, so its own bundle is derived, and it does not reproduce the idea."""
-    proposal = _proposal()
+    proposal = any_bar_proposal()
     derivations = Derivations()
     derivations.put(INBOX.encode(_message(proposal)), _message(proposal), proposal)
     forged = INBOX.encode(_message(proposal, indicators={
