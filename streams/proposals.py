@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from streams import records
 from streams.core.confidence import ConfidenceResult, ScoreInputs, score_confidence
+from streams.core.ids import uuid5_text
 from streams.core.model import TradeIdea
 from streams.core.strategy import (
     EvaluationContext,
@@ -81,7 +82,7 @@ def strategy_from_json(text: str) -> Strategy:
 
 def snapshot_id_for(idea_id: str) -> str:
     """One bundle per idea, with an id derived from the idea's."""
-    return str(uuid.uuid5(SNAPSHOT_NAMESPACE, idea_id))
+    return uuid5_text(SNAPSHOT_NAMESPACE, idea_id)
 
 
 def higher_timeframes(strategy: Strategy) -> tuple[str, ...]:

@@ -92,6 +92,7 @@ from streams.core.calendar import (
     parse_clock,
     zone,
 )
+from streams.core.ids import uuid5_text
 from streams.core.market import TIMEFRAMES, IndicatorValues
 from streams.core.model import (
     DEFAULT_CALENDAR_MAX_AGE,
@@ -692,7 +693,7 @@ def evaluate_conditions(
 def idea_id_for(strategy_id: str, symbol: str, timeframe: str, open_time: datetime) -> str:
     """Deterministic idea id: uuid5 over strategy id, symbol, timeframe and candle open time."""
     key = f"{strategy_id}|{symbol}|{timeframe}|{open_time.astimezone(zone('UTC')).isoformat()}"
-    return str(uuid.uuid5(IDEA_NAMESPACE, key))
+    return uuid5_text(IDEA_NAMESPACE, key)
 
 
 def _input_reasons(strategy: Strategy, ind: IndicatorValues) -> list[Reason]:
