@@ -128,6 +128,10 @@ class Book:
     #: changes only when one of the two is replaced (both immutable or never changed in place)
     _state_json: tuple[GateState, dict[str, Any] | None, str] | None = field(
         default=None, init=False, repr=False, compare=False)
+    #: strategy id -> (its entry in `strategies`, the Strategy parsed from it): entries are
+    #: replaced, never changed in place, so the same entry object parses to the same thing
+    _parsed: dict[str, tuple[dict[str, Any], Strategy]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     # ---- persistence
 
@@ -195,7 +199,14 @@ class Book:
     def strategy(self, strategy_id: str) -> Strategy | None:
         """The current version of a strategy, or None."""
         entry = self.strategies.get(strategy_id)
-        return None if entry is None else strategy_from_json(records.canonical(entry["definition"]))
+        if entry is None:
+            return None
+        parsed = self._parsed.get(strategy_id)
+        if parsed is None or parsed[0] is not entry:
+            # the canonical JSON of a definition per idea was a twentieth of the gate's work
+            parsed = (entry, strategy_from_json(records.canonical(entry["definition"])))
+            self._parsed[strategy_id] = parsed
+        return parsed[1]
 
     def account_state(self) -> AccountState | None:
         return None if self.last_account is None else AccountState.from_dict(self.last_account)
@@ -624,7 +635,7 @@ def _not_ahead(at: datetime, now: datetime | None, what: str) -> None:
 
 def _check_record(check: CheckResult) -> dict[str, Any]:
     return {"name": check.name, "passed": check.passed, "code": check.code,
-            "detail_json": records.canonical_text_map(check.values)}
+            "detail_json": check.detail_json()}
 
 
 def _payload(command: Mapping[str, Any]) -> dict[str, Any]:

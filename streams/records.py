@@ -121,18 +121,6 @@ def canonical(obj: Any) -> str:
     return _CANONICAL(obj)
 
 
-def canonical_text_map(pairs: Iterable[tuple[str, str]]) -> str:
-    """`canonical(dict(pairs))` for text keys and text values, the same bytes.
-
-    Every check of every decision records its compared values this way (20 per idea);
-    the JSON encoder's set-up per call was most of the cost of such a small object.
-    """
-    mapping = dict(pairs)
-    if not all(type(k) is str and type(v) is str for k, v in mapping.items()):
-        return canonical(mapping)
-    return "{" + ",".join([_ascii(k) + ":" + _ascii(v) for k, v in sorted(mapping.items())]) + "}"
-
-
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -141,8 +129,6 @@ def _text(value: Any) -> str:
     raise TypeError(f"not JSON-able: {type(value).__name__}")
 
 
-#: how json.dumps (ensure_ascii, the default) writes a string
-_ascii = json.encoder.encode_basestring_ascii
 # what json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_text) makes, without
 # building an encoder per call
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_text).encode

@@ -83,6 +83,7 @@ strategy's `approval_ttl_minutes`, else the config's); at that instant it is exp
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -102,6 +103,7 @@ from streams.core.calendar import (
     trading_week,
 )
 from streams.core.confidence import ConfidenceResult
+from streams.core.ids import uuid5_text
 from streams.core.model import (
     CENT,
     LOT_STEP,
@@ -167,6 +169,9 @@ ZERO = Decimal("0.00")
 
 
 def _text(value: object) -> str:
+    exact = _TEXT_OF_TYPE.get(type(value))
+    if exact is not None:
+        return exact(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -180,6 +185,21 @@ def _text(value: object) -> str:
     if isinstance(value, SessionWindow):
         return value.describe()
     return str(value)
+
+
+#: `_text` of the types the checks compare, by exact type (the chain above is the rule;
+#: this is a shortcut for twenty values per decision)
+_TEXT_OF_TYPE: dict[type, Callable[[Any], str]] = {
+    type(None): lambda _: "null",
+    bool: lambda value: "true" if value else "false",
+    Decimal: fmt_decimal,
+    datetime: datetime.isoformat,
+    date: date.isoformat,
+    str: str,
+    int: str,
+}
+#: how json.dumps (ensure_ascii, its default) writes a string
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +225,13 @@ class CheckResult:
     def values(self) -> tuple[tuple[str, str], ...]:
         """The compared values as text: decimals fixed-point, times ISO 8601, None as null."""
         return tuple((key, _text(value)) for key, value in self.compared)
+
+    def detail_json(self) -> str:
+        """`values` as canonical JSON (keys sorted, no whitespace, ASCII): what a decision
+        event records per check, written directly (twenty per decision)."""
+        return "{" + ",".join([
+            _json_string(key) + ":" + _json_string(_text(value))
+            for key, value in sorted(dict(self.compared).items())]) + "}"
 
     def describe(self) -> str:
         """Deterministic one-line text: `lot_size fail:lot_size (lots=1.00, cap=0.50)`."""
@@ -326,7 +353,7 @@ def decision_id_for(
     """
     when = "" if idea_id or command_id else occurred_at.isoformat()
     key = "|".join((action, idea_id or "", command_id or "", when))
-    return str(uuid.uuid5(DECISION_NAMESPACE, key))
+    return uuid5_text(DECISION_NAMESPACE, key)
 
 
 # -------------------------------------------------------------------------------- facts

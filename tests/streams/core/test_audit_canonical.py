@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from streams import records
 from streams.core.audit import HASHED_FIELDS, canonical_decision, decision_hash
+from streams.core.gate import CheckResult
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -148,14 +149,31 @@ def test_a_recorded_hash_still_verifies() -> None:
                           + timedelta(microseconds=1)}) != decision_hash(event)
 
 
+_COMPARED = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4),
+    st.datetimes(timezones=st.just(UTC)), st.dates(),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(), st.text(), max_size=6))
-def test_a_checks_values_are_written_as_json_dumps_writes_them(values: dict[str, str]) -> None:
-    expected = json.dumps(values, sort_keys=True, separators=(",", ":"))
-    assert records.canonical_text_map(values.items()) == expected
-    assert records.canonical_text_map(list(values.items())[::-1]) == expected
+@given(st.lists(st.tuples(st.text(), _COMPARED), max_size=6))
+def test_a_checks_values_are_written_as_json_dumps_writes_them(
+        compared: list[tuple[str, object]]) -> None:
+    check = CheckResult("a_check", False, "reject", "a_reason", tuple(compared))
+    expected = json.dumps(dict(check.values), sort_keys=True, separators=(",", ":"))
+    assert check.detail_json() == expected
+    assert json.loads(check.detail_json()) == dict(check.values)
+    swapped = CheckResult("a_check", False, "reject", "a_reason", tuple(compared[::-1]))
+    assert swapped.detail_json() == json.dumps(dict(swapped.values), sort_keys=True,
+                                               separators=(",", ":"))
 
 
-def test_values_that_are_not_text_are_written_by_the_canonical_encoder() -> None:
-    values = [("at", datetime(2026, 1, 5, tzinfo=UTC)), ("lots", Decimal("0.10")), ("n", 3)]
-    assert records.canonical_text_map(values) == records.canonical(dict(values))  # type: ignore[arg-type]
+def test_a_checks_values_as_text() -> None:
+    check = CheckResult("window", True, "reject", "r", (
+        ("at", datetime(2026, 1, 5, tzinfo=UTC)), ("lots", Decimal("0.10")), ("n", 3),
+        ("none", None), ("on", True), ("ttl", timedelta(minutes=15)), ("é", "ü")))
+    assert check.detail_json() == (
+        '{"at":"2026-01-05T00:00:00+00:00","lots":"0.10","n":"3","none":"null","on":"true",'
+        '"ttl":"900s","\\u00e9":"\\u00fc"}')
