@@ -110,7 +110,9 @@ class Run:
         self.raw.subscribe([self.catalog.name("market.indicators.v1")])
         self.io.wait(lambda rs: sum(r.topic == "control.replies.v1" for r in rs) >= 4, 120,
                      "seed replies")
-        strat = strategy(self.symbols[:self.deciding])
+        # --deciding 0: the strategy allows only a symbol no candle has (every candle is
+        # evaluated, none matches): what the ideas cost is the difference
+        strat = strategy(self.symbols[:self.deciding] or ["NONE"])
         reply = self.io.reply(self.io.command("put_strategy", strategy_id=strat["id"],
                                               payload={"definition": strat})["command_id"])
         assert reply["status"] == "accepted", reply
@@ -356,8 +358,9 @@ def bench(settings: Settings, n_symbols: int, candles: int, paced: float,
             return {
                 **{f"cpu_{k}": v / candles * 1e6 for k, v in used.items()},
                 "symbols": n_symbols, "deciding": deciding, "paced_rate": paced,
-                "paced_n": len(lat), "p50_ms": statistics.median(lat) * 1000,
-                "p99_ms": percentile(lat, 0.99) * 1000, "burst_n": candles,
+                "paced_n": len(lat),
+                "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
+                "p99_ms": percentile(lat, 0.99) * 1000 if lat else float("nan"), "burst_n": candles,
                 "burst_decisions": len(decided), "candles_per_s": candles / (last - began),
                 "with_decisions_per_s": candles / (max([last, *(c for _, c in decided)])
                                                    - began),
@@ -372,7 +375,8 @@ def main() -> int:
     parser.add_argument("--candles", type=int, default=20_000)
     parser.add_argument("--paced-rate", type=float, default=500.0)
     parser.add_argument("--deciding", type=int, default=1,
-                        help="symbols whose every candle becomes a decision")
+                        help="symbols whose every candle becomes a decision (0: none, for what "
+                             "the ideas cost)")
     parser.add_argument("--paced-seconds", type=float, default=20.0,
                         help="how long the measured paced phase lasts")
     parser.add_argument("--settle", type=float, default=5.0,
