@@ -352,7 +352,8 @@ class Book:
                                context, idea.created_at)
         self.state = t.state
         result = t.result
-        confidence_json = records.canonical(proposal.confidence.to_dict())
+        # the idea record carries it, written by the same derivation (`from_bundle`)
+        confidence_json = proposal.idea_record["confidence_json"]
         all_inputs = [*bundle.get("inputs", []), *inputs]
         events = [self._event(d, confidence_json=confidence_json if i == 0 else None,
                               inputs=all_inputs, gate_state_json=gate_json)
