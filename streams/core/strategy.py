@@ -68,6 +68,7 @@ that instant. The idea id is `uuid5(strategy id | symbol | timeframe | open_time
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -690,8 +691,13 @@ def evaluate_conditions(
     return tuple(outcomes)
 
 
+@functools.lru_cache(maxsize=1024)
 def idea_id_for(strategy_id: str, symbol: str, timeframe: str, open_time: datetime) -> str:
-    """Deterministic idea id: uuid5 over strategy id, symbol, timeframe and candle open time."""
+    """Deterministic idea id: uuid5 over strategy id, symbol, timeframe and candle open time.
+
+    Cached: the market agent derives each idea twice (live, then from its bundle). Equal
+    datetimes are the same instant, whose UTC text is the same, so a hit is exact.
+    """
     key = f"{strategy_id}|{symbol}|{timeframe}|{open_time.astimezone(zone('UTC')).isoformat()}"
     return uuid5_text(IDEA_NAMESPACE, key)
 
