@@ -67,7 +67,7 @@ from topics.bus import (
     Headers,
 )
 from topics.catalog import Catalog
-from topics.codec import CodecError
+from topics.codec import CodecError, Encoded
 from topics.commands import command_key, new_command
 from topics.settings import Settings
 
@@ -327,10 +327,17 @@ class Worker:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)
 
     async def _send(self, deliveries: Deliveries, logical: str, key: str,
-                    record: Mapping[str, Any]) -> bytes:
+                    record: Mapping[str, Any],
+                    reuse: Mapping[str, Encoded] | None = None) -> bytes:
         """Encode and enqueue one output; acknowledged when `deliveries.wait()` returns.
         Returns the record's bytes."""
-        value = self.catalog.codec(logical).encode(record)
+        value = self.catalog.codec(logical).encode(record, reuse)
+        await self._send_value(deliveries, logical, key, value)
+        return value
+
+    async def _send_value(self, deliveries: Deliveries, logical: str, key: str,
+                          value: bytes) -> bytes:
+        """Enqueue one output's bytes, encoded by the topic's codec."""
         metrics.events_out(logical).inc()
         producer = self.bulk if logical in BULK_TOPICS else self.outputs
         await producer.send(deliveries, self.catalog.name(logical), key.encode(), value)
@@ -567,11 +574,14 @@ class Worker:
             if proposal is None:
                 continue
             metrics.IDEAS.labels(strategy=strategy.strategy_id).inc()
-            await self._send(deliveries, "snapshots.bundles.v1", ctx.account_id,
-                             proposal.bundle)
+            # the bundle is written once: its bytes go to its topic and into the message
+            value, bundle = self.catalog.codec("snapshots.bundles.v1").encode_reusable(
+                proposal.bundle)
+            await self._send_value(deliveries, "snapshots.bundles.v1", ctx.account_id, value)
             message = {"account": ctx.account_id, "idea": proposal.idea_record,
                        "bundle": proposal.bundle, "command": None}
-            sent = await self._send(deliveries, "gate.inbox.v1", ctx.account_id, message)
+            sent = await self._send(deliveries, "gate.inbox.v1", ctx.account_id, message,
+                                    reuse={"bundle": bundle})
             self.derivations.put(sent, message, proposal)
 
     # ---------------------------------------------------------------- gate agent

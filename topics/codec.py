@@ -280,6 +280,24 @@ def plain_read(parsed: Any) -> _PlainRead | None:
     return _PlainRead(parse_schema(plain), tuple(stamps))
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A record with the Avro body a codec wrote for it (`AvroCodec.encode_reusable`).
+
+    Given to `AvroCodec.encode(record, reuse={field: encoded})` where `record[field]` is
+    this very record (the same object), the body is written as it is instead of the
+    record being encoded a second time: an idea's snapshot bundle goes to its own topic
+    and, inside the idea's gate-inbox message, to the gate. Taken only where the field's
+    type has the `shape` the body was written with; anywhere else the field is encoded
+    as usual, so the bytes are always those of encoding the record. A record must not
+    change once encoded (a bundle is the frozen input of a decision).
+    """
+
+    shape: str | None
+    body: bytes
+    record: Mapping[str, Any]
+
+
 class _Unsupported(Exception):  # noqa: N818 - control flow inside `_DirectWrite`, never seen
     """A value the direct writer does not write itself: fastavro writes the record."""
 
@@ -386,18 +404,72 @@ _RECORD_KEYS = {"type", "name", "namespace", "doc", "fields", "aliases"}
 
 
 def _record_code(src: _Source, node: dict[str, Any], v: str, i: int,
-                 named: Mapping[str, Any], open_names: frozenset[str]) -> bool:
+                 named: Mapping[str, Any], open_names: frozenset[str],
+                 reusing: bool = False) -> bool:
     """Lines writing the record held in dict `v`, field by field (a missing one has its
-    default, which fastavro fills in: left to it, by the KeyError)."""
+    default, which fastavro fills in: left to it, by the KeyError). `reusing`: the
+    record's record-typed fields take an `Encoded` body from `E` (the top level only)."""
     if node.get("type") != "record" or not set(node) <= _RECORD_KEYS:
         return False
     inside = open_names | {node.get("name", "")}
     for f in node["fields"]:
         item = src.fresh("v")
         src.add(i, f"{item} = {v}[{f['name']!r}]")
-        if not _node_code(src, f["type"], item, i, named, inside):
+        reuse = _reuse_code(src, f, item, i, named) if reusing else None
+        if reuse is not None:
+            src.add(i, "else:")
+        if not _node_code(src, f["type"], item, i + (reuse is not None), named, inside):
             return False
     return True
+
+
+def _reuse_code(src: _Source, f: dict[str, Any], v: str, i: int,
+                named: Mapping[str, Any]) -> bool | None:
+    """`if` lines writing an `Encoded` body given for field `f` (held in `v`) as it is:
+    when it was written from this very value with a type of the field's shape. None
+    (no lines) when the field's type is not a record or `["null", record]`."""
+    node, branch = f["type"], b""
+    if isinstance(node, list) and len(node) == 2 and "null" in node:
+        branch = bytes([2 if node[0] == "null" else 0])  # the record's branch index
+        node = node[1] if node[0] == "null" else node[0]
+    if isinstance(node, str):
+        node = named.get(node)
+    if not isinstance(node, dict) or node.get("type") != "record":
+        return None
+    shape = _shape(node, named)
+    if shape is None:
+        return None
+    x = src.fresh("x")
+    src.add(i, f"{x} = E.get({f['name']!r}) if E else None",
+            f"if {x} is not None and {x}.record is {v} and {x}.shape == {src.refer(shape)}:",
+            f"    a({branch!r}); a({x}.body)" if branch else f"    a({x}.body)")
+    return True
+
+
+def _standalone(node: Any, named: Mapping[str, Any], defined: set[str]) -> Any:
+    """`node` as a schema of its own: each named type it uses defined where first used."""
+    if isinstance(node, str):
+        if node in named and node not in defined:
+            return _standalone(named[node], named, defined)
+        return node
+    if isinstance(node, list):
+        return [_standalone(n, named, defined) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") in ("record", "enum", "fixed") and "name" in node:
+        defined.add(node["name"])
+    return {k: (_standalone(w, named, defined) if k in ("type", "items", "values", "fields")
+                else w) for k, w in node.items()}
+
+
+def _shape(node: dict[str, Any], named: Mapping[str, Any]) -> str | None:
+    """The Parsing Canonical Form of a record type: what its binary encoding depends on
+    (two types of one form write the same value to the same bytes). None if it does
+    not parse on its own."""
+    try:
+        return str(to_parsing_canonical_form(parse_schema(_standalone(node, named, set()))))
+    except Exception:  # noqa: BLE001 - fastavro raises several types for a schema it refuses
+        return None
 
 
 def _node_code(src: _Source, node: Any, v: str, i: int, named: Mapping[str, Any],
@@ -479,12 +551,14 @@ class _DirectWrite:
     generated records of every kept schema).
     """
 
-    write: Callable[[Mapping[str, Any]], bytes]
+    write: Callable[[Mapping[str, Any], Mapping[str, Encoded] | None], bytes]
     source: str
+    shape: str | None = None
 
-    def body(self, record: Mapping[str, Any]) -> bytes | None:
+    def body(self, record: Mapping[str, Any],
+             reuse: Mapping[str, Encoded] | None = None) -> bytes | None:
         try:
-            return self.write(record)
+            return self.write(record, reuse)
         except Exception:  # noqa: BLE001 - _Unsupported, KeyError, UnicodeEncodeError ...
             return None
 
@@ -499,13 +573,13 @@ def direct_write(parsed: Any) -> _DirectWrite | None:
         return None
     src = _Source()
     src.add(1, "p = []", "a = p.append")
-    if not _record_code(src, schema, "r", 1, named, frozenset()):
+    if not _record_code(src, schema, "r", 1, named, frozenset(), reusing=True):
         return None
     src.add(1, "return b''.join(p)")
-    source = "\n".join(["def write(r):", *src.lines])
+    source = "\n".join(["def write(r, E=None):", *src.lines])
     scope = dict(src.names)
     exec(compile(source, f"<avro writer {schema.get('name')}>", "exec"), scope)  # noqa: S102 - our code, from our schemas
-    return _DirectWrite(scope["write"], source)
+    return _DirectWrite(scope["write"], source, _shape(schema, named))
 
 
 class AvroCodec:
@@ -531,13 +605,15 @@ class AvroCodec:
         """Full name of the record type."""
         return self.schema.name
 
-    def encode(self, record: Mapping[str, Any]) -> bytes:
+    def encode(self, record: Mapping[str, Any],
+               reuse: Mapping[str, Encoded] | None = None) -> bytes:
         """Serialise with the current schema; `InvalidRecord` names what is wrong.
 
         The schema is checked first (by writing), then the topic's rules, which may
-        therefore assume a record of the schema's shape.
+        therefore assume a record of the schema's shape. `reuse`: bodies already written
+        for some of the record's fields (`Encoded`); the bytes are the same either way.
         """
-        body = None if self._direct is None else self._direct.body(record)
+        body = None if self._direct is None else self._direct.body(record, reuse)
         if body is not None:
             data = self._header + body
         else:
@@ -551,6 +627,12 @@ class AvroCodec:
         if self.validator is not None:
             self.validator(dict(record))
         return data
+
+    def encode_reusable(self, record: Mapping[str, Any]) -> tuple[bytes, Encoded]:
+        """`encode(record)`, and its body for a record that carries this one (`Encoded`)."""
+        data = self.encode(record)
+        shape = None if self._direct is None else self._direct.shape
+        return data, Encoded(shape, data[HEADER_SIZE:], record)
 
     def _raise_invalid(self, record: Mapping[str, Any], exc: Exception) -> None:
         try:

@@ -9,7 +9,8 @@ idea is decided `risk_rejected`), stage by stage, with the same functions it cal
 - a candle: the indicator engine's update, the IndicatorSnapshot record and its encoding
   (every candle; the reference for the rest);
 - an idea: `propose` (live evaluation, bundle, derivation from the bundle, confidence),
-  the bundle's and the gate-inbox message's encodings, the gate's `Book.on_idea` with the
+  the bundle's and the gate-inbox message's encodings (the bundle's bytes reused in the
+  message, as the market agent does), the gate's `Book.on_idea` with the
   market agent's derivation (`proposals.Derivations`: checks, decision and status
   records, hash chain), and the encoding of what it emits.
 
@@ -129,10 +130,10 @@ def main() -> int:
             proposal = propose(strategy, c, snapshot, context)
             assert proposal is not None
             t1 = clock()
-            codec("snapshots.bundles.v1").encode(proposal.bundle)
+            _, bundle = codec("snapshots.bundles.v1").encode_reusable(proposal.bundle)
             message = {"account": ACCOUNT, "idea": proposal.idea_record,
                        "bundle": proposal.bundle, "command": None}
-            codec("gate.inbox.v1").encode(message)
+            codec("gate.inbox.v1").encode(message, {"bundle": bundle})
             t2 = clock()
             out = book.on_idea(message, [{"topic": "gate.inbox.v1", "partition": 0,
                                           "offset": offset}], proposal)

@@ -22,6 +22,7 @@ from topics.codec import (
     MAGIC,
     AvroCodec,
     CorruptRecord,
+    Encoded,
     InvalidRecord,
     SchemaRegistry,
     UnknownFingerprint,
@@ -526,3 +527,81 @@ def test_a_naive_timestamp_is_refused_by_name_not_with_a_type_error(catalog: Cat
     naive = datetime(2026, 1, 5)  # noqa: DTZ001 - the case tested
     with pytest.raises(InvalidRecord, match="open_time has no timezone"):
         codec.encode({**factories.candle(), "open_time": naive})
+
+
+# ---------------------------------------------------------------- a body written once
+
+def _inbox(bundle: dict[str, Any], idea: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"account": "paper-1", "idea": idea or factories.trade_idea(), "bundle": bundle,
+            "command": None}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_reused_bundle_body_gives_the_bytes_of_encoding_the_bundle(data: Any) -> None:
+    inbox = default_registry().latest("ai_trader.gate.GateInboxMessage").parsed
+    message = data.draw(_values(inbox, _named(inbox)), label="message")
+    bundle_type = default_registry().latest("ai_trader.audit.SnapshotBundle").parsed
+    bundle = message["bundle"] if message["bundle"] is not None else data.draw(
+        _values(bundle_type, _named(bundle_type)), label="bundle")
+    writer = direct_write(bundle_type)
+    assert writer is not None
+    assert writer.shape is not None
+    body = writer.body(bundle)
+    assert body is not None
+    reused = direct_write(inbox).body(message, {"bundle": Encoded(writer.shape, body, bundle)})  # type: ignore[union-attr]
+    assert reused == _body(inbox, message)
+
+
+def test_encode_reusable_gives_the_topics_record_and_its_body(catalog: Catalog) -> None:
+    bundles, inbox = catalog.codec("snapshots.bundles.v1"), catalog.codec("gate.inbox.v1")
+    bundle = factories.snapshot_bundle()
+    value, encoded = bundles.encode_reusable(bundle)
+    assert value == bundles.encode(bundle)
+    assert MAGIC + bundles.schema.fingerprint + encoded.body == value
+    assert encoded.record is bundle
+    message = _inbox(bundle)
+    assert inbox.encode(message, {"bundle": encoded}) == inbox.encode(message)
+    with pytest.raises(InvalidRecord, match="captured_at"):  # the topic's rules still hold
+        bundles.encode_reusable({**bundle, "captured_at": datetime(2026, 1, 5)})  # noqa: DTZ001
+
+
+def test_the_body_is_taken_for_the_very_record_it_was_written_from(catalog: Catalog) -> None:
+    bundles, inbox = catalog.codec("snapshots.bundles.v1"), catalog.codec("gate.inbox.v1")
+    bundle = factories.snapshot_bundle()
+    _, encoded = bundles.encode_reusable(bundle)
+    marked = Encoded(encoded.shape, b"MARK", bundle)  # shows which bytes were written
+    assert b"MARK" in inbox.encode(_inbox(bundle), {"bundle": marked})
+    # an equal copy, another record: encoded as usual
+    assert b"MARK" not in inbox.encode(_inbox(dict(bundle)), {"bundle": marked})
+    other = factories.snapshot_bundle(symbol="EURUSD")
+    assert inbox.encode(_inbox(other), {"bundle": marked}) == inbox.encode(_inbox(other))
+
+
+def test_a_body_of_another_shape_or_for_a_plain_field_is_not_taken(catalog: Catalog) -> None:
+    inbox = catalog.codec("gate.inbox.v1")
+    bundle = factories.snapshot_bundle()
+    message = _inbox(bundle)
+    plain = inbox.encode(message)
+    _, candle = catalog.codec("market.candles.v1").encode_reusable(factories.candle())
+    for reuse in ({"bundle": Encoded(candle.shape, b"MARK", bundle)},  # a candle's shape
+                  {"bundle": Encoded(None, b"MARK", bundle)},
+                  {"account": Encoded(candle.shape, b"MARK", message["account"])},  # type: ignore[arg-type]
+                  {}):
+        assert inbox.encode(message, reuse) == plain, reuse
+
+
+def test_a_record_left_to_fastavro_ignores_the_reused_body(catalog: Catalog) -> None:
+    bundles, inbox = catalog.codec("snapshots.bundles.v1"), catalog.codec("gate.inbox.v1")
+    bundle = factories.snapshot_bundle()
+    _, encoded = bundles.encode_reusable(bundle)
+    message = _inbox(bundle, factories.trade_idea(lot_size=Decimal("1.005")))
+    assert direct_write(inbox.schema.parsed).body(message) is None  # type: ignore[union-attr]
+    with pytest.raises(InvalidRecord):  # finer than the schema's scale: fastavro refuses it
+        inbox.encode(message, {"bundle": Encoded(encoded.shape, b"MARK", bundle)})
+    idea = factories.trade_idea()
+    del idea["expected_hold"]  # a field with a default: fastavro fills it in
+    message = _inbox(bundle, idea)
+    assert direct_write(inbox.schema.parsed).body(message) is None  # type: ignore[union-attr]
+    assert (inbox.encode(message, {"bundle": Encoded(encoded.shape, b"MARK", bundle)})
+            == MAGIC + inbox.schema.fingerprint + _body(inbox.schema.parsed, message))
