@@ -255,7 +255,7 @@ class Book:
             "gate_state_json": gate_state_json or self.gate_state_json(),
             "code_version": self.code_version,
         }
-        sealed = seal(record, self.last_hash)
+        sealed = seal(record, self.last_hash, gate_written=True)  # details: _check_record
         self.last_hash = sealed["hash"]
         return sealed
 

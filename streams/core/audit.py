@@ -108,9 +108,14 @@ def _text_of(value: Any) -> str:
     return _dumps(_plain(value)) if text is None else text
 
 
-def _check_text(check: Mapping[str, Any]) -> str:
+def _check_text(check: Mapping[str, Any], gate_written: bool = False) -> str:
+    detail = check["detail_json"]
+    # The gate's own detail text (`CheckResult.detail_json`) is canonical JSON with ASCII
+    # escapes; where it has no \u escape it is its own canonical form: not parsed again.
+    text = (detail if gate_written and type(detail) is str and "\\u" not in detail
+            else _json_text(detail))
     return (f'{{"code":{_text_of(check["code"])},'
-            f'"detail_json":{_json_text(check["detail_json"])},'
+            f'"detail_json":{text},'
             f'"name":{_text_of(check["name"])},"passed":{"true" if check["passed"] else "false"}}}')
 
 
@@ -122,20 +127,24 @@ def _input_text(ref: Mapping[str, Any]) -> str:
 _SORTED_FIELDS = tuple(sorted(HASHED_FIELDS))
 
 
-def canonical_decision(event: Mapping[str, Any]) -> bytes:
+def canonical_decision(event: Mapping[str, Any], *, gate_written: bool = False) -> bytes:
     """The bytes the hash is computed over: one JSON object, keys sorted, no whitespace.
 
     Written out field by field rather than built as one structure and dumped: the same
-    bytes (tests/streams/core/test_audit_chain.py holds the structure-and-dump form as
-    the reference and compares on generated events), without re-walking every parsed
-    `*_json` value in Python, which was most of the gate's cost per decision."""
+    bytes (tests/streams/core/test_audit_canonical.py holds the structure-and-dump form
+    as the reference and compares on generated events), without re-walking every parsed
+    `*_json` value in Python, which was most of the gate's cost per decision.
+
+    `gate_written`: the checks' `detail_json` texts are those `CheckResult.detail_json`
+    wrote (the gate sealing its own event), so most need no parsing; any other source
+    (a log read back, a database row) leaves it False."""
     parts = []
     for name in _SORTED_FIELDS:
         value = event.get(name)
         if name.endswith("_json"):
             text = _json_text(value)
         elif name == "checks":
-            text = "[" + ",".join(_check_text(c) for c in value or ()) + "]"
+            text = "[" + ",".join([_check_text(c, gate_written) for c in value or ()]) + "]"
         elif name == "inputs":
             text = "[" + ",".join(_input_text(i) for i in value or ()) + "]"
         else:
@@ -144,16 +153,18 @@ def canonical_decision(event: Mapping[str, Any]) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
-def decision_hash(event: Mapping[str, Any]) -> str:
+def decision_hash(event: Mapping[str, Any], *, gate_written: bool = False) -> str:
     """SHA-256 (hex) of the event's canonical form; `event["prev_hash"]` is part of it."""
-    return hashlib.sha256(canonical_decision(event)).hexdigest()
+    return hashlib.sha256(canonical_decision(event, gate_written=gate_written)).hexdigest()
 
 
-def seal(event: Mapping[str, Any], prev_hash: str | None) -> dict[str, Any]:
-    """The event linked to its predecessor: `prev_hash` and `hash` filled in."""
+def seal(event: Mapping[str, Any], prev_hash: str | None, *,
+         gate_written: bool = False) -> dict[str, Any]:
+    """The event linked to its predecessor: `prev_hash` and `hash` filled in
+    (`gate_written`: see `canonical_decision`)."""
     sealed = dict(event)
     sealed["prev_hash"] = prev_hash
-    sealed["hash"] = decision_hash(sealed)
+    sealed["hash"] = decision_hash(sealed, gate_written=gate_written)
     return sealed
 
 

@@ -177,3 +177,20 @@ def test_a_checks_values_as_text() -> None:
     assert check.detail_json() == (
         '{"at":"2026-01-05T00:00:00+00:00","lots":"0.10","n":"3","none":"null","on":"true",'
         '"ttl":"900s","\\u00e9":"\\u00fc"}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(), st.booleans(), st.text(),
+                          st.lists(st.tuples(st.text(), _COMPARED), max_size=5)), max_size=6),
+       events())
+def test_the_gates_own_check_details_hash_as_any_other_text(
+        drawn: list[tuple[str, bool, str, list[tuple[str, object]]]],
+        event: dict[str, Any]) -> None:
+    # what the gate seals: each check's detail as CheckResult.detail_json writes it
+    # (gatekeeper._check_record), not parsed again where it is already canonical
+    gate_checks = [CheckResult(name, passed, "reject", reason, tuple(compared))
+                   for name, passed, reason, compared in drawn]
+    event["checks"] = [{"name": c.name, "passed": c.passed, "code": c.code,
+                        "detail_json": c.detail_json()} for c in gate_checks]
+    assert canonical_decision(event, gate_written=True) == reference(event)
+    assert decision_hash(event, gate_written=True) == decision_hash(event)
