@@ -415,18 +415,18 @@ def _record_code(src: _Source, node: dict[str, Any], v: str, i: int,
     for f in node["fields"]:
         item = src.fresh("v")
         src.add(i, f"{item} = {v}[{f['name']!r}]")
-        reuse = _reuse_code(src, f, item, i, named) if reusing else None
-        if reuse is not None:
+        reused = reusing and _reuse_code(src, f, item, i, named)
+        if reused:
             src.add(i, "else:")
-        if not _node_code(src, f["type"], item, i + (reuse is not None), named, inside):
+        if not _node_code(src, f["type"], item, i + reused, named, inside):
             return False
     return True
 
 
 def _reuse_code(src: _Source, f: dict[str, Any], v: str, i: int,
-                named: Mapping[str, Any]) -> bool | None:
+                named: Mapping[str, Any]) -> bool:
     """`if` lines writing an `Encoded` body given for field `f` (held in `v`) as it is:
-    when it was written from this very value with a type of the field's shape. None
+    when it was written from this very value with a type of the field's shape. False
     (no lines) when the field's type is not a record or `["null", record]`."""
     node, branch = f["type"], b""
     if isinstance(node, list) and len(node) == 2 and "null" in node:
@@ -435,10 +435,10 @@ def _reuse_code(src: _Source, f: dict[str, Any], v: str, i: int,
     if isinstance(node, str):
         node = named.get(node)
     if not isinstance(node, dict) or node.get("type") != "record":
-        return None
+        return False
     shape = _shape(node, named)
     if shape is None:
-        return None
+        return False
     x = src.fresh("x")
     src.add(i, f"{x} = E.get({f['name']!r}) if E else None",
             f"if {x} is not None and {x}.record is {v} and {x}.shape == {src.refer(shape)}:",
