@@ -7,10 +7,11 @@ database, so the lag is exactly the records not yet written. Used by the sink se
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from topics.catalog import Catalog
@@ -55,14 +56,39 @@ def topic_partitions(consumer: Consumer, topics: Iterable[str], timeout: float
     return out
 
 
+#: Errors of a partition's offset query that go away once the client's metadata catches
+#: up (a leader moved or was just elected, a topic just created): asked again.
+_TRANSIENT = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                        KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.REQUEST_TIMED_OUT,
+                        KafkaError._TRANSPORT})  # noqa: SLF001 - librdkafka's own code name
+RETRY_WAIT = 0.2
+
+
+def _transient(exc: KafkaException) -> bool:
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and (err.retriable() or err.code() in _TRANSIENT)
+
+
 def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec,
              timeout: float) -> dict[tuple[str, int], int]:
-    """One batched ListOffsets request per broker (not one request per partition)."""
-    if not partitions:
-        return {}
-    futures = admin.list_offsets({TopicPartition(tp.topic, tp.partition): spec
-                                  for tp in partitions}, request_timeout=timeout)
-    return {(tp.topic, tp.partition): fut.result().offset for tp, fut in futures.items()}
+    """One batched ListOffsets request per broker (not one request per partition); the
+    partitions that fail with a transient error are asked again until `timeout`."""
+    deadline = time.monotonic() + timeout
+    out: dict[tuple[str, int], int] = {}
+    todo = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    while todo:
+        futures = admin.list_offsets(dict.fromkeys(todo, spec), request_timeout=timeout)
+        todo = []
+        for tp, fut in futures.items():
+            try:
+                out[(tp.topic, tp.partition)] = fut.result().offset
+            except KafkaException as exc:
+                if not _transient(exc) or time.monotonic() + RETRY_WAIT >= deadline:
+                    raise
+                todo.append(tp)
+        if todo:
+            time.sleep(RETRY_WAIT)
+    return out
 
 
 def measure_lag(consumer: Consumer, admin: AdminClient, catalog: Catalog,
