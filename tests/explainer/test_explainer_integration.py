@@ -97,8 +97,11 @@ def test_idea_and_decision_get_the_models_text_linked_to_them(
     assert about_idea["completion_tokens"] > 0
     assert about_decision["subject_id"] == decision["decision_id"]
     assert (about_decision["status"], about_decision["text"]) == ("ok", f.DECISION_TEXT)
-    # the idea's prompt had the bundle's market context; the decision's had its checks
-    idea_prompt, decision_prompt = (r.prompt for r in server.chat_requests())
+    # the idea's prompt had the bundle's market context; the decision's had its checks.
+    # The two topics are consumed together, so the requests may come in either order.
+    prompts = [r.prompt for r in server.chat_requests()]
+    [decision_prompt] = [p for p in prompts if f.text_for(p) == f.DECISION_TEXT]
+    [idea_prompt] = [p for p in prompts if f.text_for(p) == f.IDEA_TEXT]
     assert '"rsi_14": 38.2' in idea_prompt
     assert "FOMC Rate Decision" in idea_prompt
     assert '"name": "watchlist"' in decision_prompt
