@@ -36,15 +36,16 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Mu
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.streams import _current_event  # pinned faust 0.15: see _market_agent
 
-from streams import metrics, records, redelivery
+from streams import changelog, metrics, records, redelivery
 from streams.batching import Batcher
+from streams.changelog import Changelog, ChangelogFailed, LibrdkafkaChangelogMixin
 from streams.core.indicators import IndicatorEngine, UpdateStatus
 from streams.core.model import RiskConfig
 from streams.core.strategy import Strategy, StrategyError, parse_strategy, parse_strategy_json
@@ -77,10 +78,11 @@ LOG_APPEND_TIME = 1
 NEWS_KEEP = 500
 #: Most candles in one batch (a batch closes earlier when no candle is waiting), and
 #: most batches whose outputs may be awaiting the broker's acknowledgement at once.
-#: A batch writes each engine it moved to the changelog once, through faust's producer
-#: (Python on the worker's loop): at 100 symbols, 500 made that a seventh of the loop's
-#: time in a burst; 2,000 (bench_pipeline.py, alternated runs, 2026-12-02) took 2,582-
-#: 2,947 candles/s to 3,387-4,902 (100 symbols), 2,012-2,339 to 2,478-2,672 (10). Only
+#: A batch writes each engine it moved to the changelog once; when faust's producer
+#: (Python on the worker's loop) still wrote it, 500 made that a seventh of the loop's
+#: time in a burst at 100 symbols; 2,000 (bench_pipeline.py, alternated runs,
+#: 2026-12-02) took 2,582-2,947 candles/s to 3,387-4,902 (100 symbols), 2,012-2,339 to
+#: 2,478-2,672 (10). Only
 #: the commit waits for it: each candle's outputs are sent as it is processed.
 MARKET_BATCH = 2000
 MARKET_INFLIGHT = 4
@@ -91,6 +93,7 @@ GATE_BATCH = 100
 SEAL_AFTER = 0.005
 LAG_INTERVAL = 5.0
 REPO_STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
+T = TypeVar("T", bound="ChangelogTable")
 
 
 class Context:
@@ -254,6 +257,11 @@ class Worker:
             "idle_fetch_wait_ms": settings.idle_fetch_wait_ms}))
         self._outputs: OutputProducer | None = None
         self._bulk: OutputProducer | None = None
+        # the tables' changelog records go through librdkafka too (streams/changelog.py),
+        # batched like the bulk outputs: nothing waits for them but the next commit
+        self.changelog = Changelog(settings, settings.bulk_linger_ms,
+                                   on_failure=self._changelog_failed)
+        changelog.install(self.app, self.changelog)
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name
         self.candles = self.app.topic(t("market.candles.v1"), key_type=bytes, value_type=bytes)
@@ -261,8 +269,8 @@ class Worker:
             t("gate.inbox.v1"), t("account.state.v1"), t("orders.results.v1"),
             key_type=bytes, value_type=bytes)
         # Table values are JSON bytes encoded here: explicit, and independent of faust's codecs.
-        self.engines = self.app.Table("engines", partitions=self._partitions("market.candles.v1"),
-                                      key_type=bytes, value_type=bytes)
+        self.engines = self._table(ChangelogTable, "engines",
+                                   self._partitions("market.candles.v1"))
         gate_parts = self._partitions("gate.inbox.v1")
         # The book record is the gate's commit point (see streams.gate_journal); the keyed
         # stores, "account|id" -> JSON, are written from its journal once it has landed.
@@ -296,10 +304,18 @@ class Worker:
         return self.catalog.spec(logical).partitions
 
     def _acked_table(self, name: str, partitions: int) -> AckedTable:
-        table = AckedTable(self.app, name=name, beacon=self.app.tables.beacon,
-                           partitions=partitions, key_type=bytes, value_type=bytes)
+        return self._table(AckedTable, name, partitions)
+
+    def _table(self, kind: type[T], name: str, partitions: int) -> T:
+        table = kind(self.app, name=name, beacon=self.app.tables.beacon,
+                     partitions=partitions, key_type=bytes, value_type=bytes)
+        table.changelog = self.changelog
         self.app.tables.add(table)
         return table
+
+    def _changelog_failed(self, failure: ChangelogFailed) -> None:
+        """A table write was refused: stop the worker (its offsets stay uncommitted)."""
+        asyncio.ensure_future(self._crash("changelog", failure))
 
     # ---------------------------------------------------------------- publishing
 
@@ -322,7 +338,7 @@ class Worker:
                              **kwargs: Any) -> None:
         """At shutdown: deliver what is queued (the agents may still be finishing a unit
         of work, so the producer stays usable; its report thread stops)."""
-        for producer in (self._outputs, self._bulk):
+        for producer in (self._outputs, self._bulk, self.changelog):
             if producer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)
 
@@ -1075,8 +1091,12 @@ class TableView(MutableMapping[str, Any]):
         self.staged.clear()
 
 
-class AckedTable(faust.Table):
-    """A Faust table that keeps the acknowledgement of its last changelog write, so the
+class ChangelogTable(LibrdkafkaChangelogMixin, faust.Table):
+    """A Faust table whose changelog records librdkafka produces (streams/changelog.py)."""
+
+
+class AckedTable(ChangelogTable):
+    """A table that keeps the acknowledgement of its last changelog write, so the
     gate can tell when its book record, and then its store writes, have landed."""
 
     last_write: Any = None

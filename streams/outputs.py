@@ -4,8 +4,8 @@ Faust's own producer is aiokafka: every produce request is built, framed and wri
 Python on the worker's event loop, and at a few thousand records a second that was a
 fifth of the worker's only core (py-spy during `bench_pipeline.py`, 2026-12-02: the
 sender routine, request encoding and socket writes). librdkafka does that work in its
-own C threads, outside the GIL; the event loop only enqueues. Table changelogs stay on
-faust's producer: faust owns those writes.
+own C threads, outside the GIL; the event loop only enqueues. The tables' changelog
+records take the same road (streams/changelog.py).
 
 The delivery contract is the one the agents were written for: a unit of work (a batch of
 candles, one gate event) enqueues its records into a `Deliveries`, awaits `wait()`, and
