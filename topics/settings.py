@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     # Latency: the client defaults (5 ms linger, 500 ms fetch wait) add hundreds of ms per hop.
     producer_linger_ms: int = Field(1, alias="KAFKA_PRODUCER_LINGER_MS", ge=0)
     #: The streams worker's outputs that no decision waits for (indicator snapshots,
-    #: snapshot bundles): batched longer, for the broker's and the worker's CPU.
+    #: snapshot bundles) and its tables' changelog records: batched longer, for the
+    #: broker's and the worker's CPU.
     bulk_linger_ms: int = Field(10, alias="KAFKA_BULK_LINGER_MS", ge=0)
     producer_compression: Literal["none", "lz4", "zstd", "gzip", "snappy"] = Field(
         "lz4", alias="KAFKA_PRODUCER_COMPRESSION")
