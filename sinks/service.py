@@ -45,6 +45,7 @@ from sinks.writer import ROW_ERRORS, Method, Row, Writer
 from topics.bus import (
     BusProducer,
     admin_client,
+    close_consumer,
     consumer_config,
     dead_letter_headers,
     message_headers,
@@ -214,7 +215,7 @@ class SinkService:
             self._executor.shutdown(wait=True)
             self.dlq.flush()
         finally:
-            self.consumer.close()
+            close_consumer(self.consumer, self.config.group_id)
             self.writer.close()
             self._lag_writer.close()
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -370,6 +371,41 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
 #: Commit failures after which the next commit covers the same offsets: the bus is
 #: restarting (coordinator moving or loading), or a rebalance took the partitions (their
 #: new owner starts from the last committed offset; every consumer here is idempotent).
+#: How long leaving a consumer group may take before the consumer is left behind.
+CLOSE_TIMEOUT = 30.0
+
+
+def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT) -> bool:
+    """Close a group consumer, giving up after `timeout` seconds; False when it did not
+    return (the consumer is then left to a daemon thread, and the group drops it when
+    its session times out).
+
+    librdkafka can hang for good in close() when an assignment arrives while it closes
+    (its rebalance callback's `rd_kafka_assign` waits for a reply the terminating group
+    never sends; confluentinc/librdkafka#4884, open). Seen here in a test that restarts a
+    consumer of the same group hundreds of times: the process stopped for good. A service
+    stopping, or a restart, must not wait on that.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            consumer.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failure.append(exc)
+
+    closing = threading.Thread(target=run, name=f"close-{name}", daemon=True)
+    closing.start()
+    closing.join(timeout)
+    if closing.is_alive():
+        log.warning("consumer %s: close() did not return in %.0f s (an assignment arrived "
+                    "while it was leaving the group); leaving it behind", name, timeout)
+        return False
+    if failure:
+        raise failure[0]
+    return True
+
+
 _RETRIABLE_COMMIT = frozenset({
     KafkaError._WAIT_COORD, KafkaError.REBALANCE_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
@@ -464,9 +500,9 @@ class BusConsumer:
         return list(self._consumer.assignment())
 
     def close(self) -> None:
-        """Flush dead letters and leave the group."""
+        """Flush dead letters and leave the group (see `close_consumer`)."""
         self._dlq.flush()
-        self._consumer.close()
+        close_consumer(self._consumer, self.name)
 
     def __enter__(self) -> BusConsumer:
         return self

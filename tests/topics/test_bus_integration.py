@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -24,6 +25,7 @@ from topics.bus import (
     TopicMismatch,
     TopicNotFound,
     admin_client,
+    close_consumer,
     ensure_topics,
     producer_config,
     read_to_end,
@@ -286,3 +288,41 @@ def test_read_to_end_says_when_a_topic_does_not_exist(bus: Settings) -> None:
         list(read_to_end(bus, catalog, "decisions.log.v1", timeout=10))
     assert list(read_to_end(bus, catalog, "decisions.log.v1", timeout=10,
                             missing_ok=True)) == []
+
+
+def test_a_consumer_leaves_its_group_when_closed(bus: Settings, catalog: Catalog) -> None:
+    group = f"close-{time.monotonic_ns()}"
+    consumer = BusConsumer(bus, catalog, ["market.candles.v1"], group)
+    admin = admin_client(bus)
+
+    def members() -> int:
+        described = admin.describe_consumer_groups([group])[group].result(30)
+        return len(described.members)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        consumer.poll(timeout=0.5)  # joins the group
+        if members() == 1:
+            break
+    assert members() == 1
+    assert close_consumer(consumer._consumer, group, timeout=30) is True
+    assert members() == 0  # left at once, not dropped at the end of its session
+
+
+def test_a_close_that_does_not_return_is_left_behind_after_the_timeout(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """librdkafka#4884 cannot be provoked on demand: a stand-in whose close() blocks
+    checks that the caller gets its thread back and the hang is logged."""
+    release = threading.Event()
+
+    class Stuck:
+        def close(self) -> None:
+            release.wait(30)
+
+    started = time.monotonic()
+    try:
+        assert close_consumer(Stuck(), "stuck", timeout=0.3) is False  # type: ignore[arg-type]
+    finally:
+        release.set()
+    assert time.monotonic() - started < 10
+    assert "consumer stuck: close() did not return in 0 s" in caplog.text
