@@ -82,8 +82,8 @@ NEWS_KEEP = 500
 #: (Python on the worker's loop) still wrote it, 500 made that a seventh of the loop's
 #: time in a burst at 100 symbols; 2,000 (bench_pipeline.py, alternated runs,
 #: 2026-12-02) took 2,582-2,947 candles/s to 3,387-4,902 (100 symbols), 2,012-2,339 to
-#: 2,478-2,672 (10). Only
-#: the commit waits for it: each candle's outputs are sent as it is processed.
+#: 2,478-2,672 (10). Only the commit waits for it: each candle's outputs are sent as it
+#: is processed.
 MARKET_BATCH = 2000
 MARKET_INFLIGHT = 4
 #: Outputs no decision waits for, produced with KAFKA_BULK_LINGER_MS (see `_send`).
@@ -337,7 +337,8 @@ class Worker:
     async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
                              **kwargs: Any) -> None:
         """At shutdown: deliver what is queued (the agents may still be finishing a unit
-        of work, so the producer stays usable; its report thread stops)."""
+        of work, so the producers stay usable; the outputs' report threads stop, the
+        changelog's serves faust's last flush)."""
         for producer in (self._outputs, self._bulk, self.changelog):
             if producer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)

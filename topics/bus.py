@@ -368,9 +368,6 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
     return conf
 
 
-#: Commit failures after which the next commit covers the same offsets: the bus is
-#: restarting (coordinator moving or loading), or a rebalance took the partitions (their
-#: new owner starts from the last committed offset; every consumer here is idempotent).
 #: How long leaving a consumer group may take before the consumer is left behind.
 CLOSE_TIMEOUT = 30.0
 
@@ -406,6 +403,9 @@ def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT
     return True
 
 
+#: Commit failures after which the next commit covers the same offsets: the bus is
+#: restarting (coordinator moving or loading), or a rebalance took the partitions (their
+#: new owner starts from the last committed offset; every consumer here is idempotent).
 _RETRIABLE_COMMIT = frozenset({
     KafkaError._WAIT_COORD, KafkaError.REBALANCE_IN_PROGRESS,
     KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
