@@ -5,6 +5,7 @@ chain outlives the code that wrote it, so the two must agree on every event."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -147,6 +148,24 @@ def test_a_recorded_hash_still_verifies() -> None:
                                     "0d84ddb57ede2990d1eb01d1fbc13a85")
     assert decision_hash({**event, "occurred_at": event["occurred_at"]
                           + timedelta(microseconds=1)}) != decision_hash(event)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events(), st.text(max_size=9000))
+def test_the_hash_is_the_sha256_of_the_canonical_bytes_whatever_their_length(
+        event: dict[str, Any], rationale: str) -> None:
+    # decision_hash feeds the digest in pieces (to keep the GIL): the same digest as one
+    # pass over the bytes, across piece boundaries included
+    event["rationale"] = rationale
+    data = canonical_decision(event)
+    assert decision_hash(event) == hashlib.sha256(data).hexdigest()
+
+
+def test_a_long_decision_hashes_as_one_pass_over_its_bytes() -> None:
+    event = {"decision_id": "d-long", "rationale": "x" * 2046 + "é" * 3000}
+    data = canonical_decision(event)
+    assert len(data) > 3 * 2047
+    assert decision_hash(event) == hashlib.sha256(data).hexdigest()
 
 
 _COMPARED = st.one_of(
