@@ -54,7 +54,7 @@ from streams.fast_drain import FastDrainConsumer
 from streams.fetching import FairFetchConsumer
 from streams.gate_journal import MISSING, Journal, compact
 from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
-from streams.outputs import Deliveries, OutputProducer
+from streams.outputs import Deliveries, OutputProducer, ReportPump
 from streams.proposals import BundleMismatch, Derivations, MarketContext, Proposal, propose
 from streams.watchdog import lag_of, stalls
 from topics.bus import (
@@ -257,10 +257,13 @@ class Worker:
             "idle_fetch_wait_ms": settings.idle_fetch_wait_ms}))
         self._outputs: OutputProducer | None = None
         self._bulk: OutputProducer | None = None
+        #: serves the delivery reports of the worker's librdkafka producers on its event
+        #: loop (streams/outputs.py)
+        self.pump = ReportPump()
         # the tables' changelog records go through librdkafka too (streams/changelog.py),
         # batched like the bulk outputs: nothing waits for them but the next commit
         self.changelog = Changelog(settings, settings.bulk_linger_ms,
-                                   on_failure=self._changelog_failed)
+                                   on_failure=self._changelog_failed, pump=self.pump)
         changelog.install(self.app, self.changelog)
         self.app.on_before_shutdown.connect(self._close_outputs)
         t = self.catalog.name
@@ -323,22 +326,22 @@ class Worker:
     def outputs(self) -> OutputProducer:
         """The producer of every output record (made on first use, inside the worker)."""
         if self._outputs is None:
-            self._outputs = OutputProducer(self.settings)
+            self._outputs = OutputProducer(self.settings, pump=self.pump)
         return self._outputs
 
     @property
     def bulk(self) -> OutputProducer:
         """The producer of the outputs off the decision path (made on first use)."""
         if self._bulk is None:
-            self._bulk = OutputProducer(self.settings, name="outputs-bulk",
+            self._bulk = OutputProducer(self.settings, name="outputs-bulk", pump=self.pump,
                                         **{"linger.ms": self.settings.bulk_linger_ms})
         return self._bulk
 
     async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
                              **kwargs: Any) -> None:
         """At shutdown: deliver what is queued (the agents may still be finishing a unit
-        of work, so the producers stay usable; the outputs' report threads stop, the
-        changelog's serves faust's last flush)."""
+        of work, so the producers stay usable and the pump goes on serving their
+        reports, and faust's last flush's)."""
         for producer in (self._outputs, self._bulk, self.changelog):
             if producer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)
@@ -1192,10 +1195,11 @@ def _exit_stuck(seconds: float) -> None:
 def configure_interpreter(settings: Settings) -> None:
     """The worker's GIL switch interval (CPython's default: 5 ms).
 
-    The event loop does all of the pipeline's work; faust's consumer thread parses the
-    fetch responses and the producers' threads serve delivery reports. While one of them
-    waits, CPython makes the loop hand the GIL over after each switch interval, and each
-    hand-over is a futex round trip and a cold cache. In a burst, 20 ms against 5 ms,
+    The event loop does all of the pipeline's work (the delivery reports too, since
+    2026-12-03: streams/outputs.py); faust's consumer thread parses the fetch responses.
+    While it waits, CPython makes the loop hand the GIL over after each switch interval,
+    and each hand-over is a futex round trip and a cold cache (the figures below were
+    measured with delivery-report threads as well). In a burst, 20 ms against 5 ms,
     alternated runs (bench_pipeline.py, 10 symbols, 2026-12-03): 3,208 / 4,983 / 4,370
     against 2,400 / 3,486 / 4,329 candles/s, and at 1,000 candles/s paced 4,851 / 4,324
     against 4,256 / 3,377; 0.5 ms took it to 1,782-2,317. Latency is not at stake: the

@@ -33,7 +33,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from streams.outputs import POLL_SECONDS
+from streams.outputs import PUMP_SECONDS, ReportPump
 from topics.bus import producer_config
 from topics.settings import Settings
 
@@ -75,7 +75,7 @@ class ChangelogAck:
 
 
 class _Generation:
-    """The records enqueued between two flushes: a count the report thread lowers. The
+    """The records enqueued between two flushes: a count the reports lower. The
     flush that closes a generation waits for its count to reach zero; records of later
     generations do not hold it (a busy gate never lets the whole queue drain)."""
 
@@ -89,13 +89,16 @@ class _Generation:
 
 
 class Changelog:
-    """A librdkafka producer of changelog records, with the thread serving its reports.
-    Both are made by the first record: a worker that is built but never run has none."""
+    """A librdkafka producer of changelog records (made by the first record: a worker
+    that is built but never run has none), its reports served on the event loop by
+    `pump` (streams/outputs.py; the worker's producers share one)."""
 
     def __init__(self, settings: Settings, linger_ms: float,
-                 on_failure: Callable[[ChangelogFailed], None] | None = None) -> None:
+                 on_failure: Callable[[ChangelogFailed], None] | None = None,
+                 pump: ReportPump | None = None) -> None:
         self._config = producer_config(settings, **{"linger.ms": linger_ms})
         self._producer: Producer | None = None
+        self._pump = ReportPump("changelog") if pump is None else pump
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_failure = on_failure
         self._generation = _Generation()
@@ -106,19 +109,8 @@ class Changelog:
     def _start(self) -> Producer:
         producer = self._producer = Producer(self._config)
         self._loop = asyncio.get_running_loop()
-        # The report thread lives as long as the process: a table written while the
-        # worker stops must still learn its fate, or the last flush would never return.
-        threading.Thread(target=self._serve_reports, args=(producer,),
-                         name="changelog-delivery", daemon=True).start()
+        self._pump.add(producer)
         return producer
-
-    @staticmethod
-    def _serve_reports(producer: Producer) -> None:
-        while True:
-            try:
-                producer.poll(POLL_SECONDS)
-            except Exception:  # noqa: BLE001 - a report callback failed; keep serving
-                log.exception("changelog: a delivery report failed")
 
     def send(self, topic: str, partition: int | None, key: bytes | None,
              value: bytes | None) -> ChangelogAck:
@@ -145,10 +137,14 @@ class Changelog:
             try:
                 producer.produce(topic, value=value, key=key, partition=partition,
                                  on_delivery=delivered)
+                self._pump.kick()
                 return ack
             except BufferError:
                 if time.monotonic() < deadline:
-                    time.sleep(0.001)  # the report thread makes room
+                    # synchronous, on the loop: the pump cannot run, the reports are
+                    # served here (they make the room)
+                    self._pump.serve()
+                    time.sleep(0.001)
                     continue
                 self._forget(generation)
                 raise ChangelogFailed(f"{topic}: librdkafka's queue stayed full for "
@@ -166,7 +162,7 @@ class Changelog:
 
     def _delivered(self, generation: _Generation, ack: ChangelogAck,
                    err: KafkaError | None, msg: Message) -> None:
-        """A delivery report (on the report thread)."""
+        """A delivery report (on the event loop, or on the thread of `close`)."""
         failure = None
         if err is not None:
             failure = ChangelogFailed(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
@@ -198,8 +194,12 @@ class Changelog:
             self._flush_lock = asyncio.Lock()
         async with self._flush_lock:
             generation, self._generation = self._generation, _Generation()
-            if not generation.drained.is_set():
-                await asyncio.get_running_loop().run_in_executor(None, generation.drained.wait)
+            # served by the pump on this loop (or by `close` on another thread); a table
+            # written while the worker stops still learns its fate: this loop keeps the
+            # pump going for as long as the last flush waits
+            while not generation.drained.is_set():
+                self._pump.kick()
+                await asyncio.sleep(PUMP_SECONDS)
         if self.failure is not None:
             raise ChangelogFailed(f"a table's changelog record was not written "
                                   f"({self.failure}): its state is not durable")

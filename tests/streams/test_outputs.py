@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from streams.outputs import Deliveries, DeliveryFailed, OutputProducer
+from streams.outputs import Deliveries, DeliveryFailed, OutputProducer, ReportPump
 from topics.bus import admin_client, consumer_config, wait_until_served
 from topics.settings import Settings
 
@@ -58,6 +59,45 @@ def test_wait_returns_once_the_broker_has_every_record(bus: Settings, topic: str
     pending, stored = asyncio.run(run())
     assert pending == 0
     assert stored == 300
+
+
+def test_reports_are_served_on_the_event_loop_and_the_pump_stops_when_all_are_in(
+        bus: Settings, topic: str) -> None:
+    """No thread takes the GIL from the loop to run a report callback (streams/outputs.py:
+    that hand-over made acknowledgements trickle in at full load); once every record is
+    acknowledged, nothing wakes an idle loop."""
+    async def run() -> tuple[set[int], int, bool, bool]:
+        pump = ReportPump()
+        quick = OutputProducer(bus, pump=pump)
+        slow = OutputProducer(bus, "bulk", pump=pump, **{"linger.ms": 50})
+        threads: set[int] = set()
+
+        class Recording(Deliveries):
+            __slots__ = ()
+
+            def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+                threads.add(threading.get_ident())
+                super().on_delivery(err, msg)
+
+        try:
+            unit = Recording(asyncio.get_running_loop())
+            for k in range(50):
+                await (quick if k % 2 else slow).send(unit, topic, b"k%d" % k, b"v")
+            running = pump.running
+            await unit.wait()
+            for _ in range(100):  # the last tick finds nothing outstanding
+                if not pump.running:
+                    break
+                await asyncio.sleep(0.01)
+            return threads, threading.get_ident(), running, pump.running
+        finally:
+            quick.close()
+            slow.close()
+
+    threads, loop_thread, running_while_sending, running_after = asyncio.run(run())
+    assert threads == {loop_thread}
+    assert running_while_sending
+    assert not running_after
 
 
 def test_a_unit_spread_over_two_producers_waits_for_both(bus: Settings, topic: str) -> None:
