@@ -339,9 +339,9 @@ class Worker:
 
     async def _close_outputs(self, sender: Any, /, *args: Any, signal: Any,
                              **kwargs: Any) -> None:
-        """At shutdown: deliver what is queued (the agents may still be finishing a unit
-        of work, so the producers stay usable and the pump goes on serving their
-        reports, and faust's last flush's)."""
+        """At shutdown: deliver what is queued. The agents may still be finishing a unit
+        of work and faust's last flush still waits for the changelog, so the producers
+        stay usable and the pump goes on serving their reports."""
         for producer in (self._outputs, self._bulk, self.changelog):
             if producer is not None:
                 await asyncio.get_running_loop().run_in_executor(None, producer.close)
