@@ -57,16 +57,7 @@ from streams.gatekeeper import Book, InvalidInboxMessage, Outputs
 from streams.outputs import Deliveries, OutputProducer, ReportPump
 from streams.proposals import BundleMismatch, Derivations, MarketContext, Proposal, propose
 from streams.watchdog import lag_of, stalls
-from topics.bus import (
-    ERR_CLASS,
-    ERR_CONSUMER,
-    ERR_MESSAGE,
-    ERR_OFFSET,
-    ERR_PARTITION,
-    ERR_STAGE,
-    ERR_TOPIC,
-    Headers,
-)
+from topics.bus import Headers, error_headers
 from topics.catalog import Catalog
 from topics.codec import CodecError, Encoded
 from topics.commands import command_key, new_command
@@ -206,13 +197,8 @@ class WorkerStopping(RuntimeError):
 
 def _headers(event: Any, exc: Exception, stage: str, agent: str) -> Headers:
     msg = event.message
-    original: Headers = [(k, v) for k, v in (msg.headers or [])]
-    return original + [
-        (ERR_TOPIC, msg.topic.encode()), (ERR_PARTITION, str(msg.partition).encode()),
-        (ERR_OFFSET, str(msg.offset).encode()), (ERR_CLASS, type(exc).__name__.encode()),
-        (ERR_MESSAGE, str(exc)[:4000].encode("utf-8", "replace")),
-        (ERR_STAGE, stage.encode()), (ERR_CONSUMER, agent.encode()),
-    ]
+    return error_headers(msg.topic, msg.partition, msg.offset, exc, stage, agent,
+                         msg.headers or ())
 
 
 class Worker:

@@ -338,20 +338,29 @@ def message_headers(msg: Message) -> Headers:
     return cast(Headers, list(msg.headers() or []))
 
 
-def dead_letter_headers(
-    msg: Message, error: Exception, stage: str, consumer: str
-) -> Headers:
-    """Original headers plus Kafka Connect's `__connect.errors.*` description of the failure."""
-    original = message_headers(msg)
-    return original + [
-        (ERR_TOPIC, (msg.topic() or "").encode()),
-        (ERR_PARTITION, str(msg.partition()).encode()),
-        (ERR_OFFSET, str(msg.offset()).encode()),
+def error_headers(topic: str, partition: int | None, offset: int | None, error: Exception,
+                  stage: str, consumer: str,
+                  original: Iterable[tuple[str, str | bytes | None]] = ()) -> Headers:
+    """`original` plus Kafka Connect's `__connect.errors.*` description of a failure of
+    the record at `topic`[`partition`]@`offset` (-1, -1 for one that came from no topic)."""
+    return [
+        *original,
+        (ERR_TOPIC, topic.encode("utf-8", "replace")),
+        (ERR_PARTITION, str(partition).encode()),
+        (ERR_OFFSET, str(offset).encode()),
         (ERR_CLASS, type(error).__name__.encode()),
         (ERR_MESSAGE, str(error)[:4000].encode("utf-8", "replace")),
         (ERR_STAGE, stage.encode()),
-        (ERR_CONSUMER, consumer.encode()),
+        (ERR_CONSUMER, consumer.encode("utf-8", "replace")),
     ]
+
+
+def dead_letter_headers(
+    msg: Message, error: Exception, stage: str, consumer: str
+) -> Headers:
+    """A consumed message's headers plus the `__connect.errors.*` description of its failure."""
+    return error_headers(msg.topic() or "", msg.partition(), msg.offset(), error, stage,
+                         consumer, message_headers(msg))
 
 
 def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict[str, Any]:

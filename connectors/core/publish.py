@@ -16,16 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from topics.bus import (
-    ERR_CLASS,
-    ERR_CONSUMER,
-    ERR_MESSAGE,
-    ERR_OFFSET,
-    ERR_PARTITION,
-    ERR_STAGE,
-    ERR_TOPIC,
-    Headers,
-)
+from topics.bus import Headers, error_headers
 from topics.catalog import Catalog, encode_key
 from topics.codec import CodecError
 
@@ -73,15 +64,7 @@ class ItemError(ValueError):
 
 def feed_dead_letter_headers(source: str, error: Exception, stage: str, feed: str) -> Headers:
     """`__connect.errors.*` headers for an item that came from a URL or a file."""
-    return [
-        (ERR_TOPIC, source.encode("utf-8", "replace")),
-        (ERR_PARTITION, b"-1"),
-        (ERR_OFFSET, b"-1"),
-        (ERR_CLASS, type(error).__name__.encode()),
-        (ERR_MESSAGE, str(error)[:4000].encode("utf-8", "replace")),
-        (ERR_STAGE, stage.encode()),
-        (ERR_CONSUMER, feed.encode("utf-8", "replace")),
-    ]
+    return error_headers(source, -1, -1, error, stage, feed)
 
 
 def _json_default(value: Any) -> Any:

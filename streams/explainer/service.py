@@ -37,16 +37,10 @@ from streams.explainer.client import ClientConfig, Interrupted, LlmClient
 from streams.explainer.facts import Subject, decision_subject, explanation_id, idea_subject
 from streams.explainer.metrics import ExplainerMetrics
 from topics.bus import (
-    ERR_CLASS,
-    ERR_CONSUMER,
-    ERR_MESSAGE,
-    ERR_OFFSET,
-    ERR_PARTITION,
-    ERR_STAGE,
-    ERR_TOPIC,
     BusConsumer,
     BusProducer,
     Received,
+    error_headers,
 )
 from topics.catalog import Catalog, encode_key
 from topics.settings import Settings
@@ -162,15 +156,9 @@ class ExplainerLoop:
         return None
 
     def _dead_letter(self, record: Received, error: Exception) -> None:
-        headers = list(record.headers) + [
-            (ERR_TOPIC, self.catalog.name(record.topic).encode()),
-            (ERR_PARTITION, str(record.partition).encode()),
-            (ERR_OFFSET, str(record.offset).encode()),
-            (ERR_CLASS, type(error).__name__.encode()),
-            (ERR_MESSAGE, str(error)[:4000].encode("utf-8", "replace")),
-            (ERR_STAGE, b"process"),
-            (ERR_CONSUMER, self.consumer.name.encode()),
-        ]
+        headers = error_headers(self.catalog.name(record.topic), record.partition,
+                                record.offset, error, "process", self.consumer.name,
+                                record.headers)
         value = self.catalog.codec(record.topic).encode(record.value)
         key = None if record.key is None else encode_key(record.key)
         self.producer.send_raw(self.catalog.dlq(record.topic), key, value, headers)
