@@ -15,14 +15,14 @@ restarts (the halted flag) live in `facts`.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from connectors.core.tagged_json import dumps, loads
 
 RECEIVED, SENDING, SENT, FAILED = "received", "sending", "sent", "failed"
 TERMINAL = frozenset({SENT, FAILED})
@@ -52,33 +52,6 @@ def compact_id(request_id: str) -> str:
     except ValueError:
         digest = hashlib.sha256(request_id.encode()).hexdigest()
     return COMMENT_PREFIX + digest[:26]
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$dec": str(value)}
-    raise TypeError(f"cannot store {type(value).__name__}")
-
-
-def _hook(obj: dict[str, Any]) -> Any:
-    if "$dt" in obj:
-        return datetime.fromisoformat(obj["$dt"])
-    if "$dec" in obj:
-        return Decimal(obj["$dec"])
-    return obj
-
-
-def dumps(record: dict[str, Any]) -> str:
-    """A record (datetimes, Decimals) as JSON that `loads` restores exactly."""
-    return json.dumps(record, default=_default, sort_keys=True)
-
-
-def loads(text: str) -> dict[str, Any]:
-    """The inverse of `dumps`."""
-    value: dict[str, Any] = json.loads(text, object_hook=_hook)
-    return value
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.core.files import write_atomic
+from connectors.core.tagged_json import dumps, loads
 
 
 @dataclass
@@ -97,28 +97,6 @@ class PaperState:
         return value
 
 
-_DATETIME = ("time", "opened_at", "placed_at")
-_DECIMAL = ("balance", "volume", "profit")
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return {"$dt": value.isoformat()}
-    if isinstance(value, Decimal):
-        return {"$dec": str(value)}
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot persist {type(value).__name__}")
-
-
-def _decode(obj: dict[str, Any]) -> Any:
-    if "$dt" in obj:
-        return datetime.fromisoformat(obj["$dt"])
-    if "$dec" in obj:
-        return Decimal(obj["$dec"])
-    return obj
-
-
 def _with_tuple_tps(data: dict[str, Any]) -> dict[str, Any]:
     data["take_profit"] = tuple(data["take_profit"])
     return data
@@ -134,12 +112,12 @@ def dump_state(state: PaperState, path: Path) -> None:
         "deals": [asdict(d) for d in state.deals],
         "quotes": {s: asdict(q) for s, q in state.quotes.items()},
     }
-    write_atomic(path, json.dumps(data, default=_encode, sort_keys=True).encode())
+    write_atomic(path, dumps(data).encode())
 
 
 def load_state(path: Path) -> PaperState:
     """Read a state written by `dump_state`."""
-    data = json.loads(path.read_text(), object_hook=_decode)
+    data = loads(path.read_text())
     positions = [PaperPosition(**_with_tuple_tps(p)) for p in data["positions"]]
     orders = [PaperOrder(**_with_tuple_tps(o)) for o in data["orders"]]
     return PaperState(
