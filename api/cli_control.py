@@ -107,12 +107,29 @@ def _report(args: argparse.Namespace, reply: Any, ok_text: str) -> int:
 # ------------------------------------------------------------------------------ ideas
 
 
-def _fmt_idea(r: dict[str, Any]) -> str:
+def _fmt_idea(r: dict[str, Any], now: datetime) -> str:
     tps = "/".join(f"{float(v):g}" for v in r["take_profit"] or [])
     entry = float(r["entry_price"] or 0)
     return (f"{r['id']}  {r['symbol']:<8} {r['direction']:<4} entry {entry:g}"
             f"  SL {float(r['stop_loss']):g}  TP {tps}  lots {r['lot_size']}  "
-            f"conf {r['confidence_score']}  {r['status']}")
+            f"conf {r['confidence_score']}  {r['status']}{_expiry(r, now)}")
+
+
+def _expiry(r: dict[str, Any], now: datetime) -> str:
+    """How long an idea waiting for a human has left. The gate marks it `expired` at
+    its next event past the time (event time): until then the row still says
+    needs_approval, and an approval of it is refused."""
+    expires_at = r.get("expires_at")
+    if expires_at is None or r["status"] not in ("waiting", "needs_approval"):
+        return ""
+    left = int((expires_at - now).total_seconds())
+    if left <= 0:
+        return f"  expired {_span(-left)} ago"
+    return f"  expires in {_span(left)}"
+
+
+def _span(seconds: int) -> str:
+    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
 
 
 def cmd_ideas(args: argparse.Namespace, settings: Settings) -> int:
@@ -120,7 +137,9 @@ def cmd_ideas(args: argparse.Namespace, settings: Settings) -> int:
     statuses = args.status or ["waiting", "needs_approval"]
     with _db(settings) as conn:
         rows = queries.ideas(conn, statuses, args.limit)
-    text = "\n".join(_fmt_idea(r) for r in rows) or f"no ideas ({', '.join(statuses)})"
+    now = datetime.now(UTC)
+    text = ("\n".join(_fmt_idea(r, now) for r in rows)
+            or f"no ideas ({', '.join(statuses)})")
     _emit(args, rows, text)
     return 0
 
@@ -366,8 +385,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 def _age(at: datetime | None, now: datetime) -> str:
     if at is None:
         return "never"
-    seconds = int((now - at).total_seconds())
-    return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago"
+    return f"{_span(int((now - at).total_seconds()))} ago"
 
 
 def scrape(url: str, timeout: float = 1.5) -> dict[str, Any]:

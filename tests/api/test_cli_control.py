@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +126,21 @@ def test_kill_resume_strategy_and_ideas(run: Any, gate: GateDouble, api: Api) ->
     code, out, _ = run("ideas", "--json")
     assert code == 0
     assert idea_id in [i["id"] for i in json.loads(out)]
+
+
+def test_ideas_show_how_long_an_approval_has_left(run: Any, api: Api) -> None:
+    now = datetime.now(UTC)
+    with api.conn() as conn:  # rows.idea: expires 15 minutes after it was created
+        fresh = rows.idea(conn, api.settings.account, created_at=now - timedelta(minutes=5))
+        stale = rows.idea(conn, api.settings.account, created_at=now - timedelta(hours=2))
+        done = rows.idea(conn, api.settings.account, status="rejected")
+    code, out, _ = run("ideas", "--status", "needs_approval", "--status", "rejected",
+                    "--limit", "500")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert re.search(r"needs_approval  expires in (9|10)m$", lines[fresh])
+    assert re.search(r"needs_approval  expired 10[45]m ago$", lines[stale])
+    assert lines[done].endswith("rejected")  # decided: no clock
 
 
 def test_status_shows_ai_kill_switch_and_open_ideas(run: Any, api: Api) -> None:
