@@ -134,6 +134,8 @@ EXTENSIONS: tuple[str, ...] = ("connectors.cli", "streams.cli", "streams.explain
                                "api.cli_control", "sinks.cli", "streams.audit_cli")
 
 Configure = Callable[[argparse.ArgumentParser], None]
+VERBOSE_HELP = ("log at LOG_LEVEL (status, ideas, approve, reject, kill, resume, risk, "
+                "strategy and user log warnings only by default)")
 
 
 def _configure_builtin(name: str, p: argparse.ArgumentParser) -> None:
@@ -161,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="ai-trader", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text, configure) in all_commands().items():
         p = sub.add_parser(name, help=help_text)
@@ -168,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         # `ai-trader --json CMD` given before the sub-command.
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                        help="machine-readable output")
+        p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help=VERBOSE_HELP)
         _configure_builtin(name, p)
         if configure is not None:
             configure(p)
@@ -176,11 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ai-trader` console script."""
+    from api.cli_control import CONSOLE
     from topics.logs import configure_logging
 
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    configure_logging(f"cli.{args.command}", settings)
+    quiet = args.command in CONSOLE and not args.verbose
+    configure_logging(f"cli.{args.command}", settings, level="WARNING" if quiet else None)
     handler = all_commands()[args.command][0]
     try:
         return handler(args, settings)

@@ -562,6 +562,11 @@ def _status_args(p: argparse.ArgumentParser) -> None:
                         "or the local worker and API)")
 
 
+#: The commands a person types and reads: they log warnings only, unless `--verbose`
+#: (their result is the output; the log lines are the bus client's).
+CONSOLE = frozenset({"status", "ideas", "approve", "reject", "kill", "resume", "risk",
+                     "strategy", "user"})
+
 SUBCOMMANDS: dict[str, tuple[Handler, str, Callable[[argparse.ArgumentParser], None] | None]] = {
     "status": (cmd_status, "AI on/off, kill switch, halt reason, open ideas, health",
                _status_args),

@@ -86,12 +86,14 @@ class JsonFormatter(logging.Formatter):
         return self.redact.known(json.dumps(payload, default=str, ensure_ascii=False))
 
 
-def configure_logging(service: str, settings: Settings, stream: Any = None) -> None:
-    """Route every logger to one JSON handler on stderr (or `stream`)."""
+def configure_logging(service: str, settings: Settings, stream: Any = None,
+                      level: str | None = None) -> None:
+    """Route every logger to one JSON handler on stderr (or `stream`), at `level`
+    (default: the settings' LOG_LEVEL)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service, Redactor(secret_values(settings))))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    root.setLevel((level or settings.log_level).upper())
     for noisy in ("aiokafka", "kafka", "faust", "mode", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -81,6 +81,24 @@ def test_logs_scrub_known_secrets_and_secret_patterns(secret_env: Settings) -> N
     logging.getLogger().handlers.clear()
 
 
+def test_a_level_given_overrides_the_settings_log_level(secret_env: Settings) -> None:
+    stream = io.StringIO()
+    settings = secret_env.model_copy(update={"log_level": "INFO"})
+    root = logging.getLogger()
+    kept = root.level
+    try:
+        configure_logging("test", settings, stream, level="warning")
+        logging.getLogger("client").info("published approve_idea")
+        logging.getLogger("client").warning("reply late")
+        configure_logging("test", settings, stream)  # the settings' INFO
+        logging.getLogger("client").info("published reject_idea")
+    finally:
+        root.handlers.clear()
+        root.setLevel(kept)
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == ["reply late", "published reject_idea"]
+
+
 def test_redactor_leaves_ordinary_text_alone() -> None:
     text = "idea 9f0b approved at 2385.20 by ops@example.com"
     assert Redactor(["secret-1"])(text) == text
