@@ -186,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    quiet = args.command in CONSOLE and not args.verbose
-    configure_logging(f"cli.{args.command}", settings, level="WARNING" if quiet else None)
+    configure_logging(f"cli.{args.command}", settings,
+                      quiet=args.command in CONSOLE and not args.verbose)
     handler = all_commands()[args.command][0]
     try:
         return handler(args, settings)

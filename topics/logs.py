@@ -87,13 +87,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, settings: Settings, stream: Any = None,
-                      level: str | None = None) -> None:
-    """Route every logger to one JSON handler on stderr (or `stream`), at `level`
-    (default: the settings' LOG_LEVEL)."""
+                      quiet: bool = False) -> None:
+    """Route every logger to one JSON handler on stderr (or `stream`), at the settings'
+    LOG_LEVEL; `quiet`: warnings at the least (a console command's output is its result)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service, Redactor(secret_values(settings))))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel((level or settings.log_level).upper())
+    root.setLevel(settings.log_level.upper())
+    if quiet:
+        root.setLevel(max(logging.WARNING, root.level))
     for noisy in ("aiokafka", "kafka", "faust", "mode", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

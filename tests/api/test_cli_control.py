@@ -143,24 +143,24 @@ def test_ideas_show_how_long_an_approval_has_left(run: Any, api: Api) -> None:
     assert lines[done].endswith("rejected")  # decided: no clock
 
 
-@pytest.mark.parametrize(("argv", "level"), [
-    (("ideas",), "WARNING"),           # a person reads the result, not the client's log
-    (("ideas", "--verbose"), None),    # None: the settings' LOG_LEVEL
-    (("-v", "ideas"), None),
-    (("config",), None),               # not a console command: logs as configured
+@pytest.mark.parametrize(("argv", "quiet"), [
+    (("ideas",), True),           # a person reads the result, not the client's log
+    (("ideas", "--verbose"), False),
+    (("-v", "ideas"), False),
+    (("config",), False),         # not a console command: logs as configured
 ])
 def test_console_commands_log_warnings_only_unless_verbose(
         run: Any, monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...],
-        level: str | None) -> None:
-    levels: list[str | None] = []
+        quiet: bool) -> None:
+    calls: list[bool] = []
 
     def configure(service: str, settings: Settings, stream: Any = None,
-                  level: str | None = None) -> None:
-        levels.append(level)
+                  quiet: bool = False) -> None:
+        calls.append(quiet)
 
     monkeypatch.setattr("topics.logs.configure_logging", configure)
     assert run(*argv)[0] == 0
-    assert levels == [level]
+    assert calls == [quiet]
 
 
 def test_status_shows_ai_kill_switch_and_open_ideas(run: Any, api: Api) -> None:

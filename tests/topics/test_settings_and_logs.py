@@ -81,22 +81,27 @@ def test_logs_scrub_known_secrets_and_secret_patterns(secret_env: Settings) -> N
     logging.getLogger().handlers.clear()
 
 
-def test_a_level_given_overrides_the_settings_log_level(secret_env: Settings) -> None:
+def test_quiet_logs_warnings_at_the_least(secret_env: Settings) -> None:
     stream = io.StringIO()
-    settings = secret_env.model_copy(update={"log_level": "INFO"})
+    info = secret_env.model_copy(update={"log_level": "INFO"})
+    error = secret_env.model_copy(update={"log_level": "ERROR"})
+    client = logging.getLogger("client")
     root = logging.getLogger()
     kept = root.level
     try:
-        configure_logging("test", settings, stream, level="warning")
-        logging.getLogger("client").info("published approve_idea")
-        logging.getLogger("client").warning("reply late")
-        configure_logging("test", settings, stream)  # the settings' INFO
-        logging.getLogger("client").info("published reject_idea")
+        configure_logging("test", info, stream, quiet=True)
+        client.info("published approve_idea")
+        client.warning("reply late")
+        configure_logging("test", error, stream, quiet=True)  # quieter still: kept
+        client.warning("reply late again")
+        client.error("bus unreachable")
+        configure_logging("test", info, stream)  # the settings' INFO
+        client.info("published reject_idea")
     finally:
         root.handlers.clear()
         root.setLevel(kept)
     messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
-    assert messages == ["reply late", "published reject_idea"]
+    assert messages == ["reply late", "bus unreachable", "published reject_idea"]
 
 
 def test_redactor_leaves_ordinary_text_alone() -> None:
