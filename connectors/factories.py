@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ from connectors.market.parse import (
 )
 from connectors.market.resample import Resampler
 from connectors.market.schedule import DemoSchedule
-from connectors.market.synthetic import TIMEFRAME_DELTAS, SyntheticMarket
+from connectors.market.synthetic import TIMEFRAME_DELTAS, SyntheticMarket, resume_point
 from connectors.news.config import load_aliases
 from connectors.news.data import RssFeed
 from connectors.news.demo import DemoNewsFeed
@@ -37,6 +39,7 @@ from connectors.news.parse import Tagger
 from connectors.orders.executor import ExecutorConfig
 from topics.settings import Settings
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FeedSpec:
@@ -109,8 +112,18 @@ def _read_candles(settings: Settings, path: Path) -> ParsedCandles:
     return parse_ohlcv_csv(path.read_bytes(), symbol, timeframe, tz)
 
 
-def market_feed(settings: Settings, demo: bool, clock: Clock) -> FeedSpec | None:
-    """The configured market feed (the synthetic one in demo mode)."""
+#: The tail of the candle topic as published so far (see `resume_point`).
+PublishedCandles = Callable[[], Iterable[Mapping[str, Any] | None]]
+
+
+def market_feed(settings: Settings, demo: bool, clock: Clock,
+                published: PublishedCandles | None = None) -> FeedSpec | None:
+    """The configured market feed (the synthetic one in demo mode).
+
+    The synthetic market resumes after the candles `published` returns (a restarted
+    demo goes on where the last one stopped instead of republishing bars the worker
+    has already seen and ignores); without it, it starts from the warm-up.
+    """
     kind = "synthetic" if demo else settings.market_feed
     if kind == "synthetic":
         # The finest timeframe is generated; the others are resampled from it.
@@ -118,10 +131,16 @@ def market_feed(settings: Settings, demo: bool, clock: Clock) -> FeedSpec | None
         step = TIMEFRAME_DELTAS[timeframe]
         higher = {t: TIMEFRAME_DELTAS[t] for t in settings.market_timeframes if t != timeframe}
         # History enough for the slowest timeframe's indicators to be warm at "now".
-        start = clock() - max([step, *higher.values()]) * settings.synthetic_warmup_bars
+        warm = clock() - max([step, *higher.values()]) * settings.synthetic_warmup_bars
+        resume = resume_point(published() if published is not None else (),
+                              settings.market_symbols, settings.market_timeframes, warm)
+        if resume.after is not None:
+            log.info("synthetic market resumes at %s: the newest bar on the bus ends at %s",
+                     resume.start.isoformat(), resume.after.isoformat())
         market = SyntheticMarket(tuple(settings.market_symbols), timeframe,
-                                 settings.synthetic_seed, start,
-                                 schedule=DemoSchedule(settings.synthetic_seed))
+                                 settings.synthetic_seed, resume.start,
+                                 schedule=DemoSchedule(settings.synthetic_seed),
+                                 prices=resume.prices)
         resampler = Resampler(step, higher) if higher else None
         return FeedSpec(SyntheticFeed(market, settings.synthetic_speed, clock(),
                                       resampler=resampler), 0.0)
@@ -146,10 +165,11 @@ def _tz(name: str | None) -> ZoneInfo | None:
     return ZoneInfo(name) if name else None
 
 
-def build_feeds(settings: Settings, demo: bool, clock: Clock = utc_now) -> list[FeedSpec]:
-    """Every feed `run_feeds` runs."""
+def build_feeds(settings: Settings, demo: bool, clock: Clock = utc_now,
+                published: PublishedCandles | None = None) -> list[FeedSpec]:
+    """Every feed `run_feeds` runs (`published`: see `market_feed`)."""
     specs: list[FeedSpec] = []
-    market = market_feed(settings, demo, clock)
+    market = market_feed(settings, demo, clock, published)
     if market is not None:
         specs.append(market)
     if demo and market is not None and isinstance(market.feed, SyntheticFeed):

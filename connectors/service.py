@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from typing import Any
 
 from connectors.brokers.base import Broker
 from connectors.core.backoff import Backoff
@@ -23,12 +25,15 @@ from connectors.factories import (
 from connectors.orders.executor import Hook, OrderExecutor
 from connectors.orders.ledger import Ledger
 from connectors.orders.service import CANDLES, INPUT_TOPICS, BrokerLoop, LoopConfig
-from topics.bus import BusConsumer, BusProducer
+from topics.bus import BusConsumer, BusProducer, read_to_end
 from topics.catalog import Catalog
 from topics.settings import Settings
 from topics.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
+#: Candles read back from the end of each partition for a demo to resume after: a
+#: symbol's finest bars come every few records, whatever shares its partition.
+RESUME_TAIL = 1000
 
 
 def broker_loop(settings: Settings, catalog: Catalog, broker: Broker, clock: Clock = utc_now,
@@ -76,8 +81,15 @@ def run_broker(settings: Settings, stop: threading.Event | None = None) -> int:
 def run_feeds(settings: Settings, demo: bool, stop: threading.Event | None = None) -> int:
     """Every configured feed in its own thread (demo: synthetic market, calendar, news)."""
     stop = stop or threading.Event()
-    producer = BusProducer(settings, Catalog(settings.topic_prefix))
-    specs = build_feeds(settings, demo)
+    catalog = Catalog(settings.topic_prefix)
+    producer = BusProducer(settings, catalog)
+
+    def published() -> Iterable[dict[str, Any] | None]:
+        # the newest candles of every partition: a demo resumes after them
+        return list(read_to_end(settings, catalog, CANDLES, missing_ok=True,
+                                last=RESUME_TAIL))
+
+    specs = build_feeds(settings, demo, published=published)
     if not specs:
         log.error("no feed configured (MARKET_FEED, CALENDAR_URL, NEWS_URLS, or --demo)")
         return 1

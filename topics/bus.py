@@ -532,9 +532,13 @@ def read_to_end(settings: Settings, catalog: Catalog, logical: str, timeout: flo
                 missing_ok: bool = False,
                 on_total: Callable[[int], None] | None = None,
                 on_record: Callable[[], None] | None = None,
+                last: int | None = None,
                 ) -> Generator[dict[str, Any] | None, None, None]:
     """Every record of a topic from its beginning to its end as of the call (None for a
     record that does not decode), through a throwaway group that never commits.
+
+    `last` reads only the last that many records of each partition (partition by
+    partition in offset order, not across partitions).
 
     Stops early when the caller stops iterating. `on_total` gets the number of records
     to read before the first one, `on_record` is called for each (progress bars).
@@ -545,9 +549,15 @@ def read_to_end(settings: Settings, catalog: Catalog, logical: str, timeout: flo
     consumer = Consumer(consumer_config(settings, f"ai-trader-read-{uuid.uuid4().hex[:8]}"))
     try:
         ends = _end_offsets(consumer, name, timeout, missing_ok)
+        if last is not None:
+            if last < 1:
+                raise ValueError(f"last must be at least 1, not {last}")
+            ends = {p: (end, min(count, last)) for p, (end, count) in ends.items()}
         if on_total is not None:
             on_total(sum(count for _, count in ends.values()))
-        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING) for p in ends])
+        consumer.assign([TopicPartition(name, p, OFFSET_BEGINNING if last is None
+                                        else end - count)
+                         for p, (end, count) in ends.items()])
         yield from _consume_to_ends(consumer, catalog.codec(logical), name,
                                     {p: end for p, (end, _) in ends.items()}, timeout,
                                     on_record)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import random
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -46,6 +46,8 @@ REGIMES: dict[str, tuple[float, float]] = {  # volatility, spread multipliers
     "calm": (0.6, 1.0), "normal": (1.0, 1.0), "volatile": (2.2, 1.6),
 }
 REGIME_MEAN_BARS = 240  # a regime lasts ~4 hours of M1 bars on average
+#: Bar times are multiples of the bar length from here (a Monday midnight).
+GRID_EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 def session_of(at: datetime) -> tuple[str, float, float]:
@@ -95,6 +97,9 @@ class SyntheticMarket:
     start: datetime = field(default_factory=lambda: datetime(2026, 3, 2, tzinfo=UTC))
     skip_weekends: bool = True
     schedule: DemoSchedule | None = None
+    #: Opening price by symbol (a resumed demo continues from the last closes); the
+    #: instrument's start price for a symbol left out.
+    prices: Mapping[str, float] = field(default_factory=dict)
     _states: dict[str, _SymbolState] = field(init=False, repr=False)
     _next: datetime = field(init=False, repr=False)
     _schedule: DemoSchedule = field(init=False, repr=False)
@@ -109,10 +114,12 @@ class SyntheticMarket:
         for symbol in self.symbols:
             inst = instrument(symbol)
             rng = random.Random(self.seed * 7919 + zlib.crc32(symbol.encode()))  # noqa: S311
-            self._states[symbol] = _SymbolState(inst, rng, inst.start_price)
+            price = self.prices.get(symbol, inst.start_price)
+            if not (math.isfinite(price) and price > 0):
+                raise ValueError(f"{symbol}: opening price must be positive, not {price!r}")
+            self._states[symbol] = _SymbolState(inst, rng, price)
         step = self.step
-        epoch = datetime(2000, 1, 3, tzinfo=UTC)
-        self._next = epoch + ((self.start.astimezone(UTC) - epoch) // step) * step
+        self._next = GRID_EPOCH + ((self.start.astimezone(UTC) - GRID_EPOCH) // step) * step
         self._skip_closed()
 
     @property
@@ -188,3 +195,49 @@ class SyntheticMarket:
             "volume": int(base_rate * self.step.total_seconds() / 60),
             "source": "synthetic", "spread": inst.points_to_price(spread_points), "closed": True,
         }
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a demo market starts, and at which prices."""
+
+    start: datetime
+    prices: dict[str, float]
+    after: datetime | None  # the end of the newest bar already published, if any
+
+
+def resume_point(published: Iterable[Mapping[str, Any] | None], symbols: Iterable[str],
+                 timeframes: Iterable[str], earliest: datetime) -> Resume:
+    """Start a demo market after every bar already on the bus, at its last closes.
+
+    The synthetic feed runs ahead of the wall clock (`SYNTHETIC_SPEED` bars per bar
+    length), and the worker ignores a bar older than the last one it has for that
+    symbol and timeframe. Started again from the wall clock, a demo that had run an
+    hour at speed 60 would publish 60 hours of bars the worker ignores: an hour with
+    no idea. So it starts after the newest bar the bus holds for its symbols and
+    timeframes, on a boundary of its longest timeframe (so every resampled bar is
+    whole), and never before `earliest` (the warm-up start); each symbol opens at the
+    close of its last bar of its finest timeframe (prices continue, no jump).
+    `published` is the tail of the candle topic (None for a record that did not decode).
+    """
+    wanted = set(symbols)
+    steps = {t: TIMEFRAME_DELTAS[t] for t in timeframes}
+    if not steps:
+        raise ValueError("no timeframe")
+    longest = max(steps.values())
+    after: datetime | None = None
+    last: dict[str, tuple[timedelta, datetime, float]] = {}  # symbol -> (step, open, close)
+    for bar in published:
+        if bar is None or bar.get("symbol") not in wanted or bar.get("timeframe") not in steps:
+            continue
+        step, opened = steps[bar["timeframe"]], bar["open_time"]
+        end = opened + step
+        after = end if after is None or end > after else after
+        seen = last.get(bar["symbol"])
+        if seen is None or (step, -opened.timestamp()) < (seen[0], -seen[1].timestamp()):
+            last[bar["symbol"]] = (step, opened, float(bar["close"]))
+    start = earliest
+    if after is not None:
+        boundary = GRID_EPOCH + -((GRID_EPOCH - after) // longest) * longest
+        start = max(start, boundary)
+    return Resume(start, {symbol: close for symbol, (_, _, close) in last.items()}, after)

@@ -8,8 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.market.resample import Resampler
 from connectors.market.schedule import DemoSchedule
-from connectors.market.synthetic import SyntheticBar, SyntheticMarket, is_closed
+from connectors.market.synthetic import (
+    SyntheticBar,
+    SyntheticMarket,
+    is_closed,
+    resume_point,
+)
 from streams.core.market import Candle
 from topics.catalog import Catalog
 
@@ -121,3 +127,73 @@ def test_demo_schedule_has_high_impact_usd_events_every_weekday_only() -> None:
 def test_naive_start_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         SyntheticMarket(start=datetime(2026, 3, 2))  # noqa: DTZ001
+
+
+# ---- a restarted demo resumes after what the bus holds
+
+TIMEFRAMES = ("M1", "M5", "M15", "H1")
+STEPS = {"M1": timedelta(minutes=1), "M5": timedelta(minutes=5),
+         "M15": timedelta(minutes=15), "H1": timedelta(hours=1)}
+
+
+def _published(minutes: int, symbols: tuple[str, ...] = ("XAUUSD", "EURUSD")
+               ) -> list[dict[str, object]]:
+    """Every bar of `minutes` M1 bars of a demo from START, resampled like the feed."""
+    market = SyntheticMarket(symbols=symbols, start=START, timeframe="M1")
+    resampler = Resampler(timedelta(minutes=1), {t: STEPS[t] for t in TIMEFRAMES[1:]})
+    out: list[dict[str, object]] = []
+    for _ in range(minutes):
+        out.extend(resampler.add_all([bar.record for bar in market.next_bars()]))
+    return out
+
+
+def test_a_resumed_market_starts_after_every_published_bar_at_the_last_closes() -> None:
+    published = _published(150)  # up to 02:29; the last whole H1 bar opened at 01:00
+    resume = resume_point([None, {"symbol": "OTHER", "timeframe": "M1"}, *published],
+                          ("XAUUSD", "EURUSD"), TIMEFRAMES, earliest=START)
+    market = SyntheticMarket(symbols=("XAUUSD", "EURUSD"), start=resume.start,
+                             timeframe="M1", prices=resume.prices)
+    first = {bar.record["symbol"]: bar.record for bar in market.next_bars()}
+    last_m1 = {r["symbol"]: r for r in published if r["timeframe"] == "M1"}
+
+    assert resume.after == START + timedelta(minutes=150)
+    assert resume.start == START + timedelta(hours=3)  # the next H1 boundary
+    assert {s: r["open"] for s, r in first.items()} == {
+        s: r["close"] for s, r in last_m1.items()}
+    for bar in published:  # the worker ignores a bar older than the last it has
+        assert bar["open_time"] < resume.start
+
+
+def test_resume_never_starts_before_the_warm_up_and_without_history_starts_there() -> None:
+    published = _published(30)
+    later = START + timedelta(days=3)
+
+    old = resume_point(published, ("XAUUSD", "EURUSD"), TIMEFRAMES, earliest=later)
+    fresh = resume_point([], ("XAUUSD", "EURUSD"), TIMEFRAMES, earliest=later)
+
+    assert old.start == later
+    assert set(old.prices) == {"XAUUSD", "EURUSD"}  # the prices still go on from there
+    assert (fresh.start, fresh.prices, fresh.after) == (later, {}, None)
+
+
+def test_resume_takes_each_symbols_finest_newest_close_and_a_boundary_of_the_longest() -> None:
+    at = START + timedelta(hours=5)
+    published = [
+        {"symbol": "XAUUSD", "timeframe": "H1", "open_time": at, "close": 1.0},
+        {"symbol": "XAUUSD", "timeframe": "M1", "open_time": at + timedelta(minutes=7),
+         "close": 2.0},
+        {"symbol": "XAUUSD", "timeframe": "M1", "open_time": at + timedelta(minutes=3),
+         "close": 3.0},
+        {"symbol": "EURUSD", "timeframe": "M5", "open_time": at, "close": 4.0},
+    ]
+
+    resume = resume_point(published, ("XAUUSD", "EURUSD"), ("M1", "M5", "H1"), START)
+
+    assert resume.prices == {"XAUUSD": 2.0, "EURUSD": 4.0}
+    assert resume.after == at + timedelta(hours=1)  # the H1 bar's end
+    assert resume.start == at + timedelta(hours=1)  # already on the H1 grid
+
+
+def test_opening_prices_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="EURUSD: opening price must be positive"):
+        SyntheticMarket(symbols=("EURUSD",), start=START, prices={"EURUSD": 0.0})

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from tests import factories
+from tests.connectors.bus import read
 from topics.bus import (
     ERR_CLASS,
     ERR_MESSAGE,
@@ -280,6 +281,31 @@ def test_read_to_end_reads_what_was_there_when_called_and_marks_bad_records(
     assert got.count(None) == 1
     assert sorted((r["symbol"], r["open_time"]) for r in got if r is not None) == sorted(
         (r["symbol"], r["open_time"]) for r in candles)
+
+
+def test_read_to_end_last_reads_the_newest_records_of_each_partition(
+    bus: Settings, catalog: Catalog
+) -> None:
+    candles = factories.random_candles(300)
+    producer = BusProducer(bus, catalog)
+    for rec in candles:
+        producer.send("market.candles.v1", rec["symbol"], rec)
+    producer.flush()
+    expected: dict[int, list[tuple[int, tuple[str, object]]]] = {}
+    for r in read(bus, catalog, "market.candles.v1", len(candles)):
+        expected.setdefault(r.partition, []).append(
+            (r.offset, (r.value["symbol"], r.value["open_time"])))
+    newest = [item for records in expected.values() for _, item in sorted(records)[-7:]]
+    totals: list[int] = []
+
+    got = list(read_to_end(bus, catalog, "market.candles.v1", timeout=30, last=7,
+                           on_total=totals.append))
+
+    assert len(expected) > 1  # several partitions, each cut on its own
+    assert totals == [len(newest)]
+    assert sorted((r["symbol"], r["open_time"]) for r in got if r is not None) == sorted(newest)
+    with pytest.raises(ValueError, match="at least 1"):
+        list(read_to_end(bus, catalog, "market.candles.v1", timeout=30, last=0))
 
 
 def test_read_to_end_says_when_a_topic_does_not_exist(bus: Settings) -> None:
