@@ -6,7 +6,7 @@ import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,9 @@ class FeedSpec:
 
     feed: Feed
     interval: float
+    #: The time the feed's data is current at, when it is not the wall clock's (the
+    #: demo's world; see `Health.world`).
+    world: Clock | None = None
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -170,15 +173,17 @@ def build_feeds(settings: Settings, demo: bool, clock: Clock = utc_now,
     """Every feed `run_feeds` runs (`published`: see `market_feed`)."""
     specs: list[FeedSpec] = []
     market = market_feed(settings, demo, clock, published)
-    if market is not None:
-        specs.append(market)
     if demo and market is not None and isinstance(market.feed, SyntheticFeed):
         synthetic = market.feed
+        world = demo_world(synthetic, clock)
         schedule = DemoSchedule(settings.synthetic_seed)
+        specs.append(FeedSpec(synthetic, market.interval, world))
         specs.append(FeedSpec(CalendarFeed("demo-calendar", DemoCalendarProvider(
-            schedule, synthetic.event_time, clock), "demo"), 2.0))
-        specs.append(FeedSpec(DemoNewsFeed(synthetic.event_time, clock,
-                                           settings.synthetic_seed), 5.0))
+            schedule, synthetic.event_time, world), "demo"), 2.0, world))
+        specs.append(FeedSpec(DemoNewsFeed(synthetic.event_time, world,
+                                           settings.synthetic_seed), 5.0, world))
+    elif market is not None:
+        specs.append(market)
     if settings.calendar_url:
         provider = HttpCalendarProvider(settings.calendar_url, clock, settings.calendar_format,
                                         _tz(settings.calendar_xml_timezone))
@@ -195,6 +200,18 @@ def build_feeds(settings: Settings, demo: bool, clock: Clock = utc_now,
         specs.append(FeedSpec(RssFeed(f"news-{index + 1}", url, clock, tagger),
                               settings.news_interval_seconds))
     return specs
+
+
+def demo_world(synthetic: SyntheticFeed, clock: Clock) -> Clock:
+    """The demo's time: the close of the last synthetic bar published, never before
+    `clock`. At `SYNTHETIC_SPEED` 60 the demo market runs an hour per minute: a
+    calendar stamped with the wall clock was more than `calendar_max_age` (1 h) old in
+    the market's time after a minute, and every strategy stood in a news blackout."""
+    def now() -> datetime:
+        wall = clock()
+        market = synthetic.event_time() + synthetic.market.step
+        return market if market > wall else wall
+    return now
 
 
 def demo_horizon() -> timedelta:

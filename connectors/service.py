@@ -95,7 +95,8 @@ def run_feeds(settings: Settings, demo: bool, stop: threading.Event | None = Non
         return 1
     runners = [
         FeedRunner(spec.feed, producer, utc_now, spec.interval,
-                   Backoff(base=1.0, cap=settings.feed_backoff_max_seconds, seed=index))
+                   Backoff(base=1.0, cap=settings.feed_backoff_max_seconds, seed=index),
+                   world=spec.world)
         for index, spec in enumerate(specs)
     ]
     threads = [threading.Thread(target=r.run, args=(stop,), name=f"feed-{r.feed.name}",

@@ -54,6 +54,7 @@ class FeedRunner:
         interval: float,
         backoff: Backoff | None = None,
         health_every: float = 10.0,
+        world: Clock | None = None,
     ) -> None:
         self.feed = feed
         self.producer = producer
@@ -62,7 +63,7 @@ class FeedRunner:
         self.interval = interval
         self.backoff = backoff or Backoff(base=min(1.0, interval) if interval > 0 else 1.0,
                                           cap=max(interval, 60.0))
-        self.health = Health(feed.name, clock)
+        self.health = Health(feed.name, clock, world)
         self.health_every = health_every
         self._health_sent_at: datetime | None = None
         self.done = False

@@ -12,8 +12,9 @@ from connectors.calendar.data import CalendarFeed, CsvCalendarProvider, HttpCale
 from connectors.core.backoff import Backoff
 from connectors.core.clock import ManualClock
 from connectors.core.feed import FeedRunner
+from connectors.core.health import Health
 from connectors.factories import build_feeds
-from connectors.market.data import ReplayFeed
+from connectors.market.data import ReplayFeed, SyntheticFeed
 from connectors.market.parse import parse_mt5_history
 from connectors.news.data import RssFeed
 from tests.connectors.bus import headers, read, read_dlq
@@ -211,3 +212,33 @@ def test_demo_feeds_publish_market_calendar_and_news_then_stop_on_request(
     assert {c.value["symbol"] for c in candles} == {"XAUUSD", "EURUSD", "US30"}
     assert any(e.value["currency"] == "USD" and e.value["impact"] == "high" for e in events)
     assert all(n.value["source"] == "demo-news" for n in news)
+
+
+def test_demo_feeds_stamp_their_data_with_the_demo_markets_time(tmp_path: Path) -> None:
+    """The demo market runs SYNTHETIC_SPEED times faster than the wall clock; the gate
+    judges the calendar's freshness (1 h by default) in the market's time. Stamped
+    with the wall clock, the demo calendar was stale after a minute of `make run` and
+    every strategy stood in a news blackout: no idea at all."""
+    settings = Settings(AI_TRADER_STATE_DIR=str(tmp_path), SYNTHETIC_WARMUP_BARS="5",
+                        SYNTHETIC_SPEED="60")  # type: ignore[call-arg]
+    clock = ManualClock(T0)
+    market, calendar, news = build_feeds(settings, demo=True, clock=clock)
+    assert isinstance(market.feed, SyntheticFeed)
+    while market.feed.event_time() < T0 + timedelta(hours=3):  # three hours ahead
+        market.feed.poll()
+    world = market.feed.event_time() + timedelta(minutes=1)  # the last bar's close
+
+    events = calendar.feed.poll().records
+    items = news.feed.poll().records
+    health = Health("demo-calendar", clock, calendar.world)
+    health.success()
+
+    assert events
+    assert items
+    assert {o.record["captured_at"] for o in events + items} == {world}
+    assert (market.world, calendar.world, news.world) != (None, None, None)
+    assert health.record()["last_success"] == world
+    assert health.record()["reported_at"] == T0  # the operator's view stays the wall clock
+    clock.advance(timedelta(days=1))  # the wall clock overtakes the market: it wins
+    assert calendar.world is not None
+    assert calendar.world() == T0 + timedelta(days=1)
