@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -46,6 +47,16 @@ def _drain(consumer: BusConsumer, want: int, timeout: float = 60.0) -> list:
     return got
 
 
+def _publish_candles(bus: Settings, catalog: Catalog, n: int) -> list[dict[str, Any]]:
+    """`n` random candles on the candle topic, keyed by symbol, acknowledged."""
+    candles = factories.random_candles(n)
+    producer = BusProducer(bus, catalog)
+    for rec in candles:
+        producer.send("market.candles.v1", rec["symbol"], rec)
+    producer.flush()
+    return candles
+
+
 def _consumer(bus: Settings, catalog: Catalog, topic: str) -> BusConsumer:
     return BusConsumer(bus, catalog, [topic], group_id=f"{catalog.prefix}g", name="test")
 
@@ -53,11 +64,7 @@ def _consumer(bus: Settings, catalog: Catalog, topic: str) -> BusConsumer:
 def test_ten_thousand_candles_come_back_equal_field_by_field(
     bus: Settings, catalog: Catalog
 ) -> None:
-    candles = factories.random_candles(10_000)
-    producer = BusProducer(bus, catalog)
-    for rec in candles:
-        producer.send("market.candles.v1", rec["symbol"], rec)
-    producer.flush()
+    candles = _publish_candles(bus, catalog, 10_000)
 
     with _consumer(bus, catalog, "market.candles.v1") as consumer:
         received = _drain(consumer, len(candles))
@@ -286,11 +293,7 @@ def test_read_to_end_reads_what_was_there_when_called_and_marks_bad_records(
 def test_read_to_end_last_reads_the_newest_records_of_each_partition(
     bus: Settings, catalog: Catalog
 ) -> None:
-    candles = factories.random_candles(300)
-    producer = BusProducer(bus, catalog)
-    for rec in candles:
-        producer.send("market.candles.v1", rec["symbol"], rec)
-    producer.flush()
+    candles = _publish_candles(bus, catalog, 300)
     expected: dict[int, list[tuple[int, tuple[str, object]]]] = {}
     for r in read(bus, catalog, "market.candles.v1", len(candles)):
         expected.setdefault(r.partition, []).append(
