@@ -140,13 +140,20 @@ def market_feed(settings: Settings, demo: bool, clock: Clock,
         if resume.after is not None:
             log.info("synthetic market resumes at %s: the newest bar on the bus ends at %s",
                      resume.start.isoformat(), resume.after.isoformat())
+        ahead = demo_ahead(settings.synthetic_speed, resume.after, clock())
+        if ahead:
+            log.warning("the demo market runs ahead of the wall clock (%s): the paper "
+                        "account's states are on the wall clock, so AI trading rejects its "
+                        "ideas as account_stale, and an approval passes only while the wall "
+                        "clock is inside the strategy's session; SYNTHETIC_SPEED=1 on a fresh "
+                        "bus (make clean) keeps the demo on the clock", ahead)
         market = SyntheticMarket(tuple(settings.market_symbols), timeframe,
                                  settings.synthetic_seed, resume.start,
                                  schedule=DemoSchedule(settings.synthetic_seed),
                                  prices=resume.prices)
         resampler = Resampler(step, higher) if higher else None
-        return FeedSpec(SyntheticFeed(market, settings.synthetic_speed, clock(),
-                                      resampler=resampler), 0.0)
+        return FeedSpec(SyntheticFeed(market, settings.synthetic_speed, clock,
+                                      resampler=resampler, after=resume.after), 0.0)
     if kind == "replay":
         if settings.market_replay_path is None:
             raise ValueError("MARKET_FEED=replay needs MARKET_REPLAY_PATH")
@@ -200,6 +207,16 @@ def build_feeds(settings: Settings, demo: bool, clock: Clock = utc_now,
         specs.append(FeedSpec(RssFeed(f"news-{index + 1}", url, clock, tagger),
                               settings.news_interval_seconds))
     return specs
+
+
+def demo_ahead(speed: float, after: datetime | None, now: datetime) -> str | None:
+    """Why a demo market would run ahead of the wall clock, if it would: faster than it,
+    or resumed after bars a faster run left ahead of it."""
+    if speed > 1:
+        return f"SYNTHETIC_SPEED={speed:g}"
+    if after is not None and after > now:
+        return f"resumed after bars on the bus that end at {after.isoformat()}"
+    return None
 
 
 def demo_world(synthetic: SyntheticFeed, clock: Clock) -> Clock:

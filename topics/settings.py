@@ -116,7 +116,9 @@ class Settings(BaseSettings):
     market_replay_speed: float = Field(0.0, alias="MARKET_REPLAY_SPEED", ge=0)
     market_file_timezone: str = Field("UTC", alias="MARKET_FILE_TIMEZONE")
     synthetic_seed: int = Field(42, alias="SYNTHETIC_SEED")
-    synthetic_speed: float = Field(60.0, alias="SYNTHETIC_SPEED", gt=0)
+    #: the demo market's pace: 1 on the wall clock, N times faster (ahead of the clock,
+    #: where the gate cannot execute its ideas: README, Connectors)
+    synthetic_speed: float = Field(1.0, alias="SYNTHETIC_SPEED", gt=0)
     synthetic_warmup_bars: int = Field(300, alias="SYNTHETIC_WARMUP_BARS", ge=0)
     mt5_market_backfill_bars: int = Field(300, alias="MT5_MARKET_BACKFILL_BARS", ge=1)
     market_poll_seconds: float = Field(5.0, alias="MARKET_POLL_SECONDS", gt=0)

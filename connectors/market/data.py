@@ -14,6 +14,7 @@ from typing import Any
 
 from connectors.brokers.mt5.client import Mt5Session
 from connectors.brokers.mt5.parse import TIMEFRAME_CODES, rates_to_candles, server_time
+from connectors.core.clock import Clock
 from connectors.core.feed import Batch
 from connectors.core.publish import Outgoing, Rejected
 from connectors.market.parse import ParsedCandles
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 TOPIC = "market.candles.v1"
 FAST_CHUNK = 2000
+#: The longest a paced synthetic feed waits before it looks at its clock again (its
+#: health is reported at each poll, and a weekend wait is two days long).
+MAX_WAIT = 1.0
 
 
 def _out(candle: dict[str, Any]) -> Outgoing:
@@ -69,43 +73,86 @@ class ReplayFeed:
 
 
 class SyntheticFeed:
-    """The synthetic market as a feed.
+    """The synthetic market as a feed, on a demo clock.
 
-    It first catches up quickly from its start to `catch_up_to` (so indicators
-    are warm when the demo opens), then advances one bar per `bar / speed`
-    seconds of wall time.
+    The demo's time is the wall clock's, `speed` times faster from the start: a bar is
+    published once the demo's time has reached its close, as a live feed publishes a
+    closed bar. The history before the start (the warm-up: indicators are warm when the
+    demo opens) is therefore published at once, in chunks. At speed 1 the demo stays on
+    the wall clock, bar for bar, and waits out the weekend close as a real market does; a
+    faster demo (speed > 1) jumps over a closed market instead of idling through it. A
+    demo resumed after bars already ahead of the wall clock (`after`: a previous faster
+    run) starts where they end. The time is kept as an anchor (wall, demo), not as a wait per bar:
+    the time spent publishing does not make the demo drift behind, and after a stall
+    the bars that came due are published at once.
     """
 
     def __init__(self, market: SyntheticMarket, speed: float | None,
-                 catch_up_to: datetime | None = None, name: str = "synthetic",
-                 resampler: Resampler | None = None) -> None:
+                 clock: Clock | None = None, name: str = "synthetic",
+                 resampler: Resampler | None = None, after: datetime | None = None) -> None:
         self.name = name
         self.market = market
         self.speed = speed or None
-        self.catch_up_to = catch_up_to
+        self.clock = clock
         self.resampler = resampler
+        #: the end of the newest bar already on the bus (a resumed demo), if any
+        self.after = after
+        #: (wall time, demo time) at the same instant: the demo's time is the demo time
+        #: plus the wall time elapsed since, times `speed`
+        self._anchor: tuple[datetime, datetime] | None = None
+        self._last_open: datetime | None = None
 
     def event_time(self) -> datetime:
-        """The open time of the last bar published (the demo's "now")."""
+        """The open time of the last bar published (before any, of the bar before the
+        first): its close is the demo's market "now"."""
+        if self._last_open is not None:
+            return self._last_open
         return self.market.next_time - self.market.step
 
+    def demo_time(self, wall: datetime) -> datetime:
+        """The demo's time at wall time `wall` (the anchor is set by the first poll)."""
+        if self._anchor is None or self.speed is None:
+            raise RuntimeError("the demo clock starts with the first poll of a paced feed")
+        wall0, demo0 = self._anchor
+        return demo0 + (wall - wall0) * self.speed
+
     def poll(self) -> Batch:
-        """Bars of one time step (a chunk while catching up or unpaced)."""
-        fast = self.speed is None or (self.catch_up_to is not None
-                                      and self.market.next_time < self.catch_up_to)
-        steps = FAST_CHUNK // max(1, len(self.market.symbols)) if fast else 1
+        """Every bar closed by the demo's time (a chunk at most), and the wait until the
+        next one closes (unpaced: a chunk, no wait)."""
+        speed, step = self.speed, self.market.step
+        now = None
+        if speed is not None and self.clock is not None:
+            wall = self.clock()
+            if self._anchor is None:  # on the wall clock, or where a demo ahead of it ended
+                self._anchor = (wall, wall if self.after is None else max(wall, self.after))
+            now = self.demo_time(wall)
         records: list[Outgoing] = []
-        for _ in range(steps):
+        for _ in range(FAST_CHUNK // max(1, len(self.market.symbols))):
+            if speed is not None and now is not None:
+                now = self._over_closed_market(now, speed)
+                if self.market.next_time + step > now:
+                    break
+            self._last_open = self.market.next_time
             bars = [bar.record for bar in self.market.next_bars()]
             if self.resampler is not None:
                 bars = self.resampler.add_all(bars)
             records.extend(_out(bar) for bar in bars)
-            if self.catch_up_to is not None and self.market.next_time >= self.catch_up_to \
-                    and self.speed is not None:
-                break
-        wait = 0.0 if fast or self.speed is None else \
-            self.market.step.total_seconds() / self.speed
-        return Batch(records, wait=wait, source="synthetic")
+        if speed is None or now is None:
+            return Batch(records, wait=0.0, source="synthetic")
+        due = (self.market.next_time + step - now).total_seconds() / speed
+        return Batch(records, wait=min(MAX_WAIT, max(0.0, due)), source="synthetic")
+
+    def _over_closed_market(self, now: datetime, speed: float) -> datetime:
+        """A faster demo whose next bar opens after its time (the market is closed: the
+        weekend) moves its time to that open; at speed 1 the wait is the real one."""
+        # a bar opens as the one before closes: the next one opening after the demo's
+        # time means the market is closed until then
+        ahead = self.market.next_time - now
+        if speed <= 1 or ahead <= timedelta(0) or self._anchor is None:
+            return now
+        wall0, demo0 = self._anchor
+        self._anchor = (wall0, demo0 + ahead)
+        return now + ahead
 
 
 class Mt5CandleFeed:

@@ -8,6 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.core.clock import ManualClock
+from connectors.core.feed import Batch
+from connectors.factories import demo_ahead
+from connectors.market.data import FAST_CHUNK, SyntheticFeed
 from connectors.market.resample import Resampler
 from connectors.market.schedule import DemoSchedule
 from connectors.market.synthetic import (
@@ -197,3 +201,122 @@ def test_resume_takes_each_symbols_finest_newest_close_and_a_boundary_of_the_lon
 def test_opening_prices_must_be_positive() -> None:
     with pytest.raises(ValueError, match="EURUSD: opening price must be positive"):
         SyntheticMarket(symbols=("EURUSD",), start=START, prices={"EURUSD": 0.0})
+
+
+# ---- the demo clock: a bar is published once the demo's time reaches its close
+
+FRIDAY = datetime(2026, 3, 6, tzinfo=UTC)  # the weekend close is at 22:00 UTC
+
+
+def _feed(start: datetime, wall: datetime, speed: float,
+          after: datetime | None = None) -> tuple[SyntheticFeed, ManualClock]:
+    clock = ManualClock(wall)
+    market = SyntheticMarket(symbols=("EURUSD",), start=start, timeframe="M1")
+    return SyntheticFeed(market, speed, clock, after=after), clock
+
+
+def _opens(batch: Batch) -> list[datetime]:
+    return [out.record["open_time"] for out in batch.records]
+
+
+def test_at_speed_1_the_history_comes_at_once_then_each_bar_at_its_close() -> None:
+    wall = START + timedelta(hours=10, seconds=30)
+    feed, clock = _feed(START + timedelta(hours=8), wall, speed=1)
+
+    history = feed.poll()
+    waiting = feed.poll()
+    clock.advance(29)
+    early = feed.poll()
+    clock.advance(1)
+    closed = feed.poll()
+
+    assert _opens(history)[0] == START + timedelta(hours=8)
+    assert _opens(history)[-1] == START + timedelta(hours=9, minutes=59)  # closed at 10:00
+    assert len(history.records) == 120
+    assert (waiting.records, waiting.wait) == ([], 1.0)  # 30 s to go: looks again in 1 s
+    assert (early.records, early.wait) == ([], 1.0)
+    assert _opens(closed) == [START + timedelta(hours=10)]  # at 10:01:00, its close
+    assert closed.wait == 1.0
+    assert feed.event_time() == START + timedelta(hours=10)
+
+
+def test_the_wait_is_until_the_next_close_and_a_stall_publishes_what_came_due() -> None:
+    feed, clock = _feed(START, START + timedelta(minutes=1, seconds=59.5), speed=1)
+
+    first = feed.poll()
+    clock.advance(300)  # the process stalled for five minutes
+    after_stall = feed.poll()
+
+    assert _opens(first) == [START]
+    assert first.wait == 0.5  # 00:02:00 closes the next bar
+    assert _opens(after_stall) == [START + timedelta(minutes=k) for k in range(1, 6)]
+
+
+def test_at_speed_1_the_weekend_close_is_waited_out_on_the_wall_clock() -> None:
+    feed, clock = _feed(FRIDAY + timedelta(hours=21), FRIDAY + timedelta(hours=21, minutes=59),
+                        speed=1)
+    feed.poll()
+    clock.advance(60)
+    last = feed.poll()  # the 21:59 bar, closed at 22:00
+    clock.advance(timedelta(hours=40))  # Sunday 14:00: still closed
+    closed = feed.poll()
+    closed_at = feed.event_time()
+    clock.set(FRIDAY + timedelta(days=2, hours=22, minutes=1))
+    reopened = feed.poll()
+
+    assert _opens(last) == [FRIDAY + timedelta(hours=21, minutes=59)]
+    assert (closed.records, closed.wait) == ([], 1.0)
+    assert closed_at == FRIDAY + timedelta(hours=21, minutes=59)  # not Sunday's
+    assert _opens(reopened) == [FRIDAY + timedelta(days=2, hours=22)]
+
+
+def test_a_faster_demo_jumps_over_the_weekend_close() -> None:
+    feed, clock = _feed(FRIDAY + timedelta(hours=21), FRIDAY + timedelta(hours=21, minutes=50),
+                        speed=60)
+    feed.poll()  # up to the 21:49 bar
+    clock.advance(10)  # ten demo minutes: up to 21:59, the last bar of the week
+    friday = feed.poll()  # and the demo's time moves on to Sunday 22:00, the reopening
+    clock.advance(1)  # a demo minute later
+    sunday = feed.poll()
+    clock.advance(3)
+    later = feed.poll()
+
+    assert _opens(friday)[-1] == FRIDAY + timedelta(hours=21, minutes=59)
+    assert friday.wait == 1.0  # Sunday's first bar closes a demo minute after it opens
+    assert _opens(sunday) == [FRIDAY + timedelta(days=2, hours=22)]
+    assert _opens(later) == [FRIDAY + timedelta(days=2, hours=22, minutes=k)
+                             for k in (1, 2, 3)]  # a demo minute per wall second
+
+
+def test_a_demo_resumed_ahead_of_the_wall_clock_goes_on_from_where_it_was() -> None:
+    wall = START + timedelta(hours=9)
+    after = START + timedelta(hours=11)  # a faster run had got that far
+    feed, clock = _feed(after, wall, speed=1, after=after)
+
+    first = feed.poll()
+    clock.advance(60)
+    second = feed.poll()
+
+    assert (first.records, first.wait) == ([], 1.0)
+    assert _opens(second) == [after]  # its close, 11:01, a wall minute after the start
+
+
+def test_only_a_demo_faster_than_the_clock_or_resumed_ahead_of_it_runs_ahead() -> None:
+    now = START + timedelta(hours=9)
+
+    assert demo_ahead(1.0, None, now) is None
+    assert demo_ahead(1.0, now - timedelta(minutes=3), now) is None
+    assert demo_ahead(0.5, None, now) is None
+    assert demo_ahead(60.0, None, now) == "SYNTHETIC_SPEED=60"
+    assert demo_ahead(1.0, now + timedelta(hours=2), now) == (
+        "resumed after bars on the bus that end at 2026-03-02T11:00:00+00:00")
+
+
+def test_an_unpaced_feed_publishes_chunks_without_waiting() -> None:
+    market = SyntheticMarket(symbols=("EURUSD", "XAUUSD"), start=START, timeframe="M1")
+    feed = SyntheticFeed(market, None)
+
+    batch = feed.poll()
+
+    assert batch.wait == 0.0
+    assert len(batch.records) == FAST_CHUNK  # 1,000 time steps of two symbols
