@@ -187,6 +187,24 @@ class WorkerConsumer(FastDrainConsumer, FairFetchConsumer):
     at a time (streams/fetching.py)."""
 
 
+class WorkerApp(faust.App):
+    """faust's app without its `Monitor` among the sensors.
+
+    faust calls every sensor for every record it hands over and every event a stream
+    takes and finishes; its one sensor by default, the `Monitor`, keeps statistics for
+    faust's web views, which the worker turns off (`web_enabled=False`: the worker's
+    metrics are its own, streams/metrics.py). In `bench_pipeline.py` bursts (py-spy
+    with `--gil`, 2026-12-04) those calls were 3-4 % of the worker's GIL time. The
+    monitor object stays: faust's consumer still reports end and committed offsets to it
+    directly, and nothing reads them.
+    """
+
+    def on_init_dependencies(self) -> Any:
+        dependencies = super().on_init_dependencies()
+        self.sensors.remove(self.monitor)
+        return dependencies
+
+
 class WorkerStalled(RuntimeError):
     """An agent stopped making progress with records waiting (see streams/watchdog.py)."""
 
@@ -211,7 +229,7 @@ class Worker:
         self.context = Context(settings.account, settings.code_version)
         datadir = settings.state_dir / "faust"
         datadir.mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
+        self.app = WorkerApp(
             f"{self.catalog.prefix}ai-trader-streams",
             broker=_broker_url(settings),
             store="memory://",
