@@ -275,3 +275,24 @@ def test_a_mutated_valid_strategy_is_refused_or_parsed_never_crashes(
         assert all(p.startswith("$") for p, _ in outcome.errors)
     else:
         assert outcome.strategy_id == VALID["id"]
+
+
+def test_the_demo_probe_validates_trades_every_weekday_hour_and_is_not_seeded() -> None:
+    """`strategies/demo/any_hour_probe.json`: the README's way to see an idea proposed,
+    approved or auto-executed, and halted, within minutes at any weekday hour (the
+    shipped strategies trade 07:00-17:00 UTC); applied by hand, never by the seed."""
+    from datetime import UTC, datetime, timedelta
+
+    from streams.app import seed_commands
+
+    path = STRATEGIES_DIR / "demo" / "any_hour_probe.json"
+    probe = parse_strategy(json.loads(path.read_text()))
+    monday = datetime(2026, 3, 2, tzinfo=UTC)
+    seeded = {c["strategy_id"] for c in seed_commands("acct", b"k" * 32)
+              if c.get("strategy_id")}
+
+    assert all(any(w.contains(monday + timedelta(minutes=m)) for w in probe.sessions)
+               for m in range(0, 5 * 24 * 60, 7))
+    assert not any(w.contains(monday - timedelta(days=1)) for w in probe.sessions)  # Sunday
+    assert probe.strategy_id not in seeded
+    assert seeded  # the shipped ones are
