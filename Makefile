@@ -44,7 +44,7 @@ run: setup deps-ui
 stop:
 	@bash infra/run.sh stop
 
-lint: venv
+lint: venv deps-ui  # mypy checks ui/, which needs streamlit's types
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
@@ -57,7 +57,7 @@ test: setup deps-ui lint
 soak: setup
 	@bash infra/with-stack.sh $(PY) -m tests.soak $(SOAK_ARGS)
 
-bench: setup
+bench: setup deps-ui
 	@bash infra/with-stack.sh bash tests/bench/run.sh
 
 status:
