@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv deps-ui infra-install run stop test lint unit bench soak status clean
+.PHONY: help setup venv deps-ui infra-install run stop test lint unit bench soak status clean lock
 
 help:
 	@echo "make run    - set up, start bus + database + pipeline + API + UI, until Ctrl-C"
@@ -15,17 +15,22 @@ help:
 	@echo "make bench  - benchmarks (tests/bench), not part of make test"
 	@echo "make soak   - the long reliability run (tests/soak), SOAK_ARGS=\"--minutes 10 ...\""
 	@echo "make lint   - ruff and mypy"
+	@echo "make lock   - resolve the newest allowed dependencies into constraints.txt (then make test)"
 
-$(STAMP): pyproject.toml
+# Every install takes the versions in constraints.txt: the set the suite last passed with,
+# so a clean clone installs what was tested, not whatever PyPI serves that day.
+INSTALL := $(PY) -m pip install -q -c constraints.txt
+
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(INSTALL) -e '.[dev]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 $(VENV)/.installed-ui: $(STAMP)
-	$(PY) -m pip install -q -e '.[dev,ui]'
+	$(INSTALL) -e '.[dev,ui]'
 	@touch $@
 
 deps-ui: $(VENV)/.installed-ui
@@ -63,6 +68,9 @@ bench: setup deps-ui
 status:
 	@bash infra/stack.sh status || true
 	@if [ -f .state/run.pid ]; then echo "supervisor: pid $$(cat .state/run.pid)"; fi
+
+lock:
+	@bash infra/lock.sh
 
 clean: stop
 	rm -rf .state
