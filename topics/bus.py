@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -379,19 +381,37 @@ def consumer_config(settings: Settings, group_id: str, **overrides: Any) -> dict
 
 #: How long leaving a consumer group may take before the consumer is left behind.
 CLOSE_TIMEOUT = 30.0
+#: How long a closing consumer may take to hand back its partitions and leave its group
+#: (`_leave_group`) before close() is called all the same.
+LEAVE_TIMEOUT = 10.0
+#: How long after `timeout` a close that keeps the whole interpreter stopped ends the
+#: process (`_freeze_guard`).
+FREEZE_GRACE = 10.0
 
 
-def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT) -> bool:
+def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT,
+                   grace: float = FREEZE_GRACE) -> bool:
     """Close a group consumer, giving up after `timeout` seconds; False when it did not
     return (the consumer is then left to a daemon thread, and the group drops it when
     its session times out).
 
-    librdkafka can hang for good in close() when an assignment arrives while it closes
-    (its rebalance callback's `rd_kafka_assign` waits for a reply the terminating group
-    never sends; confluentinc/librdkafka#4884, open). Seen here in a test that restarts a
-    consumer of the same group hundreds of times: the process stopped for good. A service
-    stopping, or a restart, must not wait on that.
+    librdkafka can hang for good in close() when an assignment is still waiting in the
+    consumer's queue as it closes: close() serves it, and the `rd_kafka_assign` of the
+    rebalance callback waits for a reply the terminating group never sends
+    (confluentinc/librdkafka#4884, open). confluent-kafka makes that call holding the
+    GIL, so the whole process stops, not only the closing thread: seen in a clean-clone
+    CI run (2026-12-04), pytest stopped for good in the broker service's restart test.
+    Hence, in order:
+
+    1. `_leave_group`: unsubscribe and serve the callbacks until the group is left, so
+       close() finds nothing waiting (the hazard above, served while it is still safe);
+    2. close() in a daemon thread, waited for `timeout`: a close that hangs without the
+       GIL leaves the caller free;
+    3. `_freeze_guard`: a close that holds the GIL for `timeout + grace` ends the process
+       with every thread's stack on stderr (exit code 1), so a service is restarted by
+       its supervisor and a test run fails instead of waiting forever.
     """
+    _leave_group(consumer, name, min(LEAVE_TIMEOUT, timeout))
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -400,9 +420,10 @@ def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT
         except BaseException as exc:  # noqa: BLE001 - handed to the caller below
             failure.append(exc)
 
-    closing = threading.Thread(target=run, name=f"close-{name}", daemon=True)
-    closing.start()
-    closing.join(timeout)
+    with _freeze_guard(timeout + grace):
+        closing = threading.Thread(target=run, name=f"close-{name}", daemon=True)
+        closing.start()
+        closing.join(timeout)
     if closing.is_alive():
         log.warning("consumer %s: close() did not return in %.0f s (an assignment arrived "
                     "while it was leaving the group); leaving it behind", name, timeout)
@@ -410,6 +431,56 @@ def close_consumer(consumer: Consumer, name: str, timeout: float = CLOSE_TIMEOUT
     if failure:
         raise failure[0]
     return True
+
+
+def _leave_group(consumer: Consumer, name: str, timeout: float) -> None:
+    """Unsubscribe, then poll until the consumer is no longer a member of its group.
+
+    The polls serve, in the consumer's ordinary state, any assignment waiting in its
+    queue and the revocation that follows the unsubscribe (messages they return are
+    dropped: uncommitted, they are delivered again to the next owner). A member id is
+    set from the group's join until the leave, and the leave comes after the callbacks
+    were served; a join still in flight is discarded once unsubscribed. A consumer that
+    never joined (or assigned its partitions itself) has no member id: one poll.
+    """
+    try:
+        consumer.unsubscribe()
+        deadline = time.monotonic() + timeout
+        consumer.poll(0)
+        while consumer.memberid():
+            if time.monotonic() >= deadline:
+                log.warning("consumer %s: still a member of its group %.0f s after "
+                            "unsubscribing; closing it all the same", name, timeout)
+                return
+            consumer.poll(0.05)
+    except (KafkaException, RuntimeError) as exc:  # closed already, or the bus is gone
+        log.warning("consumer %s: leaving the group before close: %s", name, exc)
+
+
+_guard_lock = threading.Lock()
+_guards = 0
+
+
+@contextmanager
+def _freeze_guard(seconds: float) -> Iterator[None]:
+    """End the process if this block has not finished `seconds` from now.
+
+    faulthandler's watchdog is a C thread that needs no GIL: it is the one thing left
+    running when a C call stops the interpreter while holding it. Its timer is one per
+    process; concurrent guards share it (the last one armed sets the deadline, the last
+    one out cancels it).
+    """
+    global _guards
+    with _guard_lock:
+        _guards += 1
+        faulthandler.dump_traceback_later(seconds, exit=True, file=2)
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guards -= 1
+            if _guards == 0:
+                faulthandler.cancel_dump_traceback_later()
 
 
 #: Commit failures after which the next commit covers the same offsets: the bus is

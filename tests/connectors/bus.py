@@ -8,7 +8,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message
 
-from topics.bus import BusConsumer, Received, consumer_config
+from topics.bus import BusConsumer, Received, close_consumer, consumer_config
 from topics.catalog import Catalog
 from topics.settings import Settings
 
@@ -40,7 +40,7 @@ def read_dlq(bus: Settings, catalog: Catalog, topic: str, want: int,
         while len(out) < want and time.monotonic() < deadline:
             out.extend(m for m in consumer.consume(50, 0.3) if m.error() is None)
     finally:
-        consumer.close()
+        close_consumer(consumer, "dlq-reader")
     return out
 
 

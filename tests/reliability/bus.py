@@ -18,7 +18,7 @@ from streams.core.audit import verify_chain
 from streams.proposals import from_bundle
 from tests.reliability.procs import Service
 from tests.streams.harness import Bus, candles
-from topics.bus import admin_client, consumer_config, ensure_topics
+from topics.bus import admin_client, close_consumer, consumer_config, ensure_topics
 from topics.catalog import Catalog
 from topics.codec import AvroCodec
 from topics.settings import Settings
@@ -97,7 +97,7 @@ def dead_letters(settings: Settings, catalog: Catalog, logical: tuple[str, ...],
             out.extend(_letter(catalog, m) for m in consumer.consume(100, 0.2)
                        if m.error() is None)
     finally:
-        consumer.close()
+        close_consumer(consumer, "dlq-reader")
     return out
 
 

@@ -216,7 +216,7 @@ def test_bad_records_go_to_dead_letters_and_the_pipeline_continues(
     dlq._consumer = None
     from confluent_kafka import Consumer
 
-    from topics.bus import consumer_config
+    from topics.bus import close_consumer, consumer_config
     consumer = Consumer(consumer_config(io.settings, f"{catalog.prefix}dlq-reader"))
     consumer.subscribe([catalog.dlq("market.candles.v1"), catalog.dlq("gate.inbox.v1")])
     letters = []
@@ -224,7 +224,7 @@ def test_bad_records_go_to_dead_letters_and_the_pipeline_continues(
     deadline = time.monotonic() + 30
     while len(letters) < 3 and time.monotonic() < deadline:
         letters.extend(m for m in consumer.consume(10, 0.5) if m.error() is None)
-    consumer.close()
+    close_consumer(consumer, "dlq-reader")
     dlq.close()
     stages = sorted((m.topic().rsplit(".", 2)[-3], dict(m.headers())[
         "__connect.errors.stage"].decode()) for m in letters)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 
 from tests import factories
@@ -28,6 +31,7 @@ from topics.bus import (
     TopicNotFound,
     admin_client,
     close_consumer,
+    consumer_config,
     ensure_topics,
     producer_config,
     read_to_end,
@@ -36,6 +40,8 @@ from topics.bus import (
 from topics.catalog import Catalog
 from topics.codec import MAGIC, AvroCodec
 from topics.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _drain(consumer: BusConsumer, want: int, timeout: float = 60.0) -> list:
@@ -209,7 +215,7 @@ def test_the_broker_stamps_inbox_records_producers_cannot_backdate_them(
         while msg is None and time.monotonic() < deadline:
             msg = consumer.poll(1.0)
     finally:
-        consumer.close()
+        close_consumer(consumer, "timestamps")
     assert msg is not None
     assert msg.error() is None
     kind, ms = msg.timestamp()
@@ -338,20 +344,105 @@ def test_a_consumer_leaves_its_group_when_closed(bus: Settings, catalog: Catalog
     assert members() == 0  # left at once, not dropped at the end of its session
 
 
+class _Stuck:
+    """A consumer that is not a member of a group and whose close() does not return."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def unsubscribe(self) -> None:
+        return None
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+    def memberid(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.release.wait(30)
+
+
 def test_a_close_that_does_not_return_is_left_behind_after_the_timeout(
         caplog: pytest.LogCaptureFixture) -> None:
     """librdkafka#4884 cannot be provoked on demand: a stand-in whose close() blocks
-    checks that the caller gets its thread back and the hang is logged."""
-    release = threading.Event()
-
-    class Stuck:
-        def close(self) -> None:
-            release.wait(30)
-
+    (without the GIL) checks that the caller gets its thread back and the hang is logged."""
+    stuck = _Stuck()
     started = time.monotonic()
     try:
-        assert close_consumer(Stuck(), "stuck", timeout=0.3) is False  # type: ignore[arg-type]
+        assert close_consumer(stuck, "stuck", timeout=0.3) is False  # type: ignore[arg-type]
     finally:
-        release.set()
+        stuck.release.set()
     assert time.monotonic() - started < 10
     assert "consumer stuck: close() did not return in 0 s" in caplog.text
+
+
+_FROZEN_CLOSE = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+from topics.bus import close_consumer
+
+class Frozen:  # close() stops the interpreter: a C call that holds the GIL for good
+    def unsubscribe(self): pass
+    def poll(self, timeout): pass
+    def memberid(self): return None
+    def close(self): ctypes.PyDLL(None).pause()
+
+close_consumer(Frozen(), "frozen", timeout=0.5, grace=1.0)
+print("returned")
+"""
+
+
+def test_a_close_that_holds_the_interpreter_ends_the_process(tmp_path: Path) -> None:
+    """The hang of librdkafka#4884 holds the GIL (confluent-kafka calls rd_kafka_assign
+    from its rebalance callback without releasing it): no Python thread, signal handler
+    or timeout runs again. The process must end by itself, saying where it was."""
+    script = tmp_path / "frozen.py"
+    script.write_text(_FROZEN_CLOSE)
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script), str(ROOT)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 1, done
+    assert "returned" not in done.stdout
+    assert 1.5 <= time.monotonic() - started < 30
+    assert "Timeout (0:00:01.500000)!" in done.stderr
+    assert "in close" in done.stderr
+    assert "close_consumer" in done.stderr
+
+
+class _Recording(Consumer):
+    """Records the order of its rebalance callbacks and of the call to close()."""
+
+    events: list[str]
+
+    def close(self) -> None:
+        self.events.append("close")
+        super().close()
+
+
+def test_an_assignment_waiting_in_the_queue_is_served_before_close(
+        bus: Settings, catalog: Catalog) -> None:
+    """The state librdkafka#4884 hangs in: the group assigned partitions while the
+    consumer was not polling, so the assignment waits in its queue. close_consumer
+    serves it (and the revocation) before calling close(), and leaves the group."""
+    group = f"waiting-{time.monotonic_ns()}"
+    consumer = _Recording(consumer_config(bus, group))
+    consumer.events = []
+    consumer.subscribe(
+        [catalog.name("market.candles.v1")],
+        on_assign=lambda c, parts: consumer.events.append(f"assign {len(parts)}"),
+        on_revoke=lambda c, parts: consumer.events.append(f"revoke {len(parts)}"))
+    consumer.poll(0)  # sends the join; nothing is polled after it
+    deadline = time.monotonic() + 30
+    while not consumer.memberid() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the SyncGroup answer, and with it the assignment, arrive meanwhile
+    assert consumer.events == []  # nothing served yet: the assignment is waiting
+
+    assert close_consumer(consumer, group, timeout=30) is True
+
+    assigned, revoked, closed = consumer.events
+    assert (assigned.split()[0], revoked.split()[0], closed) == ("assign", "revoke", "close")
+    assert assigned.split()[1] == revoked.split()[1] != "0"  # every partition, then back
+    admin = admin_client(bus)  # kept: a client collected early fails its futures
+    assert admin.describe_consumer_groups([group])[group].result(30).members == []
