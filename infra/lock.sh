@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# pip builds the project in ./build; remove it afterwards unless it was there before
+[[ -e build ]] && keep_build=1 || keep_build=0
+trap 'rm -rf "$tmp"; [[ $keep_build == 1 ]] || rm -rf build' EXIT
 "$python" -m venv "$tmp/venv"
 "$tmp/venv/bin/python" -m pip install -q --upgrade pip
 # the project's own package only to resolve its dependencies; it is not in the file
