@@ -43,6 +43,7 @@ from confluent_kafka.admin import NewTopic  # noqa: E402
 from tests.streams.harness import ANY_BAR_BUY, Bus, WorkerProcess  # noqa: E402
 from topics.bus import (  # noqa: E402
     admin_client,
+    close_consumer,
     consumer_config,
     ensure_topics,
     producer_config,
@@ -196,7 +197,7 @@ class Run:
         return candles * self.deciding // len(self.symbols)
 
     def stop(self) -> None:
-        self.raw.close()
+        close_consumer(self.raw, "bench-indicators")
         self.io.close()
         self.worker.stop()
         keep = os.environ.get("BENCH_KEEP_WORKER_LOG")
@@ -287,7 +288,7 @@ def bare_hop(settings: Settings, rate: float, seconds: float) -> list[float]:
                         latencies.append(time.time() - float(m.value()))
         producer.flush()
     finally:
-        consumer.close()
+        close_consumer(consumer, "bench-hop")
         for fut in admin.delete_topics([topic], operation_timeout=30).values():
             try:
                 fut.result()  # awaited: else the request may never leave before exit
